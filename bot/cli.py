@@ -1,0 +1,206 @@
+"""Command line: ``python -m bot <command>``. Every command has ``--help``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+
+from bot.app import App, build_app, setup_logging
+from bot.config import Settings
+from bot.services.invites import InviteError, deep_link
+
+Action = Callable[[argparse.Namespace, Settings], Awaitable[int]]
+
+
+def parse_local(text: str, settings: Settings) -> datetime:
+    """``2026-12-01 14:30`` in the practice time zone."""
+    try:
+        naive = datetime.strptime(text.strip(), "%Y-%m-%d %H:%M")
+    except ValueError as exc:
+        raise SystemExit(f'invalid date/time {text!r}: use "YYYY-MM-DD HH:MM"') from exc
+    return naive.replace(tzinfo=settings.zone)
+
+
+async def _with_app(settings: Settings, work: Callable[[App], Awaitable[int]]) -> int:
+    app = await build_app(settings)
+    try:
+        return await work(app)
+    finally:
+        await app.close()
+
+
+async def _bot_username(settings: Settings) -> str | None:
+    if settings.bot_username:
+        return settings.bot_username
+    if settings.bot_token is None:
+        return None
+    from bot.telegram.runner import make_bot
+
+    bot = make_bot(settings)
+    try:
+        return (await bot.get_me()).username
+    except Exception as exc:
+        print(f"warning: could not ask Telegram for the bot's name ({type(exc).__name__})",
+              file=sys.stderr)
+        return None
+    finally:
+        await bot.session.close()
+
+
+async def _print_link(settings: Settings, token: str) -> None:
+    username = await _bot_username(settings)
+    if username:
+        print(deep_link(username, token))
+    else:
+        print(f"https://t.me/<BOT_USERNAME>?start={token}")
+        print("note: set BOT_USERNAME (or BOT_TOKEN) in .env to get a complete link", file=sys.stderr)
+
+
+# -- commands --------------------------------------------------------------------------
+async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.telegram.runner import run_polling
+
+    await run_polling(await build_app(settings))
+    return 0
+
+
+async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.console import demo_settings, load_answers, run_demo
+
+    answers = load_answers(args.answers) if args.answers else None
+    return await run_demo(demo_settings(settings, args.db), answers)
+
+
+async def cmd_practice_add(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(app: App) -> int:
+        practice_id = await app.repo.add_practice(args.name, app.clock.now())
+        print(f"practice {practice_id}: {args.name}")
+        return 0
+    return await _with_app(settings, work)
+
+
+async def cmd_practice_list(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(app: App) -> int:
+        for practice in await app.repo.list_practices():
+            print(f"{practice.id}\t{practice.name}")
+        return 0
+    return await _with_app(settings, work)
+
+
+async def cmd_invite_patient(args: argparse.Namespace, settings: Settings) -> int:
+    consult_at = parse_local(args.consult, settings)
+
+    async def work(app: App) -> int:
+        try:
+            invite = await app.invites.invite_patient(
+                args.practice, consult_at, clinician_id=args.clinician, name=args.name,
+                patient_id=args.patient,
+            )
+        except InviteError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"patient {invite.patient_id}, consult {invite.consult_id}, "
+              f"link valid until {invite.expires_at.astimezone(settings.zone):%Y-%m-%d %H:%M}",
+              file=sys.stderr)
+        await _print_link(settings, invite.token)
+        return 0
+    return await _with_app(settings, work)
+
+
+async def cmd_invite_clinician(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(app: App) -> int:
+        try:
+            invite = await app.invites.invite_clinician(args.practice, args.name)
+        except InviteError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"clinician {invite.clinician_id}, link valid until "
+              f"{invite.expires_at.astimezone(settings.zone):%Y-%m-%d %H:%M}", file=sys.stderr)
+        await _print_link(settings, invite.token)
+        return 0
+    return await _with_app(settings, work)
+
+
+async def cmd_agenda(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(app: App) -> int:
+        text = await app.agenda.text(args.consult_id, include_name=True)
+        if text is None:
+            print(f"error: no consult with id {args.consult_id}", file=sys.stderr)
+            return 1
+        print(text, end="")
+        return 0
+    return await _with_app(settings, work)
+
+
+async def cmd_consults(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(app: App) -> int:
+        since = parse_local(args.since, settings) if args.since else app.clock.now()
+        for c in await app.repo.upcoming_consults(args.practice, since, limit=args.limit):
+            print(f"{c.id}\t{c.scheduled_at.astimezone(settings.zone):%Y-%m-%d %H:%M}\t{c.status}")
+        return 0
+    return await _with_app(settings, work)
+
+
+# -- parser ----------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="Voorgesprek: consult preparation over Telegram for Dutch primary care. "
+                    "Settings come from the environment and .env (see .env.example).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="start the Telegram bot (long polling; needs BOT_TOKEN)")
+    p.set_defaults(action=cmd_run)
+
+    p = sub.add_parser("demo", help="run the patient intake in this terminal (no token needed)")
+    p.add_argument("--answers", type=Path, help="YAML file with answers; runs without typing")
+    p.add_argument("--db", type=Path, help="SQLite file to use (default: a new temporary file)")
+    p.set_defaults(action=cmd_demo)
+
+    practice = sub.add_parser("practice", help="manage practices")
+    psub = practice.add_subparsers(dest="practice_command", required=True, metavar="ACTION")
+    p = psub.add_parser("add", help="create a practice")
+    p.add_argument("name", help='e.g. "Huisartsenpraktijk De Linde"')
+    p.set_defaults(action=cmd_practice_add)
+    p = psub.add_parser("list", help="list practices")
+    p.set_defaults(action=cmd_practice_list)
+
+    invite = sub.add_parser("invite", help="create a one-time Telegram invite link")
+    isub = invite.add_subparsers(dest="invite_command", required=True, metavar="WHO")
+    p = isub.add_parser("patient", help="invite a patient to prepare a consult")
+    p.add_argument("--practice", type=int, required=True, help="practice id")
+    p.add_argument("--consult", required=True, help='consult date and time, "YYYY-MM-DD HH:MM" (local)')
+    p.add_argument("--clinician", type=int, help="clinician id who gets the agenda (default: all)")
+    p.add_argument("--name", help="display name for the POH only; never sent through Telegram")
+    p.add_argument("--patient", type=int, help="existing patient id (a follow-up consult)")
+    p.set_defaults(action=cmd_invite_patient)
+    p = isub.add_parser("clinician", help="invite a POH who then receives agendas in Telegram")
+    p.add_argument("--practice", type=int, required=True, help="practice id")
+    p.add_argument("--name", required=True, help='e.g. "Anna (POH)"')
+    p.set_defaults(action=cmd_invite_clinician)
+
+    p = sub.add_parser("agenda", help="print the agenda of a consult")
+    p.add_argument("consult_id", type=int)
+    p.set_defaults(action=cmd_agenda)
+
+    p = sub.add_parser("consults", help="list consults of a practice from now (or --since)")
+    p.add_argument("--practice", type=int, required=True, help="practice id")
+    p.add_argument("--since", help='"YYYY-MM-DD HH:MM" (local)')
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(action=cmd_consults)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    setup_logging(settings.log_level if args.command == "run" else "WARNING")
+    try:
+        return asyncio.run(args.action(args, settings))
+    except KeyboardInterrupt:
+        return 130

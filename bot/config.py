@@ -1,0 +1,46 @@
+"""Settings, read once from the environment and ``.env`` (see ``.env.example``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.content import DEFAULT_CONTENT_DIR
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: SecretStr | None = Field(default=None, description="Token from @BotFather.")
+    bot_username: str | None = Field(
+        default=None, description="The bot's @username, for invite links (asked from Telegram if empty)."
+    )
+    telegram_api_url: str | None = Field(
+        default=None, description="Base URL of a local Bot API server; empty means Telegram's own."
+    )
+    database_path: Path = Field(default=Path("./data/voorgesprek.sqlite3"))
+    timezone: str = Field(default="Europe/Amsterdam")
+    invite_ttl_hours: int = Field(default=14 * 24, ge=1)
+    low_score_threshold: int = Field(default=5, ge=0, le=10)
+    max_answer_chars: int = Field(default=2000, ge=50, le=4000)
+    outbox_interval_seconds: float = Field(default=15.0, gt=0)
+    content_dir: Path = Field(default=DEFAULT_CONTENT_DIR)
+    log_level: str = Field(default="INFO")
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_zone(cls, value: str) -> str:
+        ZoneInfo(value)
+        return value
+
+    @field_validator("bot_token", "bot_username", "telegram_api_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)

@@ -1,0 +1,126 @@
+"""Loading of everything in ``content/nl/``: messages, the intake definition, templates.
+
+All Dutch text lives in the content folder. This module reads it once (at start-up, in the
+composition root) and hands out a :class:`Catalog` that renders strings without further I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
+
+DEFAULT_CONTENT_DIR = Path(__file__).resolve().parent.parent / "content" / "nl"
+
+
+class ContentError(ValueError):
+    """The content folder is incomplete or malformed."""
+
+
+@dataclass(frozen=True)
+class Dimension:
+    id: str
+    name: str
+    emoji: str
+    explanation: str
+
+
+@dataclass(frozen=True)
+class Theme:
+    id: str
+    label: str
+    emoji: str
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        with path.open(encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except FileNotFoundError as exc:
+        raise ContentError(f"missing content file: {path}") from exc
+
+
+class Catalog:
+    """Rendered access to the Dutch texts. Pure after construction."""
+
+    def __init__(self, content_dir: Path = DEFAULT_CONTENT_DIR) -> None:
+        self.content_dir = content_dir
+        self.messages: dict[str, Any] = _load_yaml(content_dir / "messages.yaml")
+        self.intake: dict[str, Any] = _load_yaml(content_dir / "intake.yaml")
+        self.dimensions: tuple[Dimension, ...] = tuple(
+            Dimension(**d) for d in _load_yaml(content_dir / "dimensions.yaml")["dimensions"]
+        )
+        self.themes: tuple[Theme, ...] = tuple(
+            Theme(**t) for t in _load_yaml(content_dir / "themes.yaml")["themes"]
+        )
+        self.templates = Environment(
+            loader=FileSystemLoader(str(content_dir / "templates")),
+            undefined=StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self._string_env = Environment(undefined=StrictUndefined, autoescape=False)
+        self._compiled: dict[str, Template] = {}
+
+    # -- lookup -------------------------------------------------------------------------
+    def raw(self, key: str) -> Any:
+        """The raw value at a dotted key, e.g. ``bad.use_buttons``."""
+        node: Any = self.messages
+        for part in key.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                raise ContentError(f"no message with key {key!r}")
+            node = node[part]
+        return node
+
+    def render_string(self, source: str, **params: Any) -> str:
+        template = self._compiled.get(source)
+        if template is None:
+            template = self._string_env.from_string(source)
+            self._compiled[source] = template
+        return template.render(**params).strip()
+
+    def t(self, key: str, **params: Any) -> str:
+        value = self.raw(key)
+        if not isinstance(value, str):
+            raise ContentError(f"message {key!r} is not a string")
+        return self.render_string(value, **params)
+
+    def render_template(self, name: str, **params: Any) -> str:
+        return self.templates.get_template(name).render(**params).strip() + "\n"
+
+    # -- helpers ------------------------------------------------------------------------
+    def dimension(self, dim_id: str) -> Dimension:
+        for dim in self.dimensions:
+            if dim.id == dim_id:
+                return dim
+        raise ContentError(f"unknown dimension {dim_id!r}")
+
+    def theme(self, theme_id: str) -> Theme:
+        for theme in self.themes:
+            if theme.id == theme_id:
+                return theme
+        raise ContentError(f"unknown theme {theme_id!r}")
+
+    def consent_version(self) -> str:
+        """A stable version id of the consent text: recorded with every consent."""
+        digest = hashlib.sha256(str(self.raw("consent")).encode("utf-8")).hexdigest()
+        return f"consent-{digest[:12]}"
+
+    def format_when(self, moment: datetime, style: str = "long") -> str:
+        """``dinsdag 1 december om 14:30`` for a local (zone-aware or naive) datetime."""
+        key = "date_long" if style == "long" else "date_short"
+        return self.t(
+            key,
+            weekday=self.raw("weekdays")[moment.weekday()],
+            day=moment.day,
+            month=self.raw("months")[moment.month - 1],
+            time=moment.strftime("%H:%M"),
+        )

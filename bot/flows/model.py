@@ -1,0 +1,97 @@
+"""Channel-neutral inputs, outputs and effects shared by all flows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+# --- what comes in -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Text:
+    """Free text typed by the user."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A tap on a button. ``seq`` is the question number the button was shown with."""
+
+    seq: int
+    value: str
+
+
+@dataclass(frozen=True)
+class Command:
+    """A conversation command the flow itself handles (``back``)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """Something the flow cannot read: sticker, photo, voice, location, edited message..."""
+
+    kind: str
+
+
+Input = Text | Choice | Command | Unsupported
+
+
+# --- what goes out -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Button:
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class OutMessage:
+    """One message to show.
+
+    ``seq`` is set for a question: the adapter puts it in every button so that taps on
+    buttons of old questions can be recognised. ``edit`` asks the adapter to replace the
+    message the user just tapped (used for multi-select toggles) instead of sending anew.
+    """
+
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    seq: int | None = None
+    edit: bool = False
+
+
+# --- what must be stored -------------------------------------------------------------
+@dataclass(frozen=True)
+class SaveAnswer:
+    key: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class DeleteAnswer:
+    key: str
+
+
+@dataclass(frozen=True)
+class RecordConsent:
+    given: bool
+
+
+@dataclass(frozen=True)
+class Completed:
+    pass
+
+
+Effect = SaveAnswer | DeleteAnswer | RecordConsent | Completed
+
+
+@dataclass
+class Result:
+    """What a flow step produced. ``changed`` is False when the state is untouched."""
+
+    state: Any
+    messages: list[OutMessage] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+    toast: str | None = None
+    changed: bool = False

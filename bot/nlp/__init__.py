@@ -1,0 +1,1 @@
+"""Dutch text understanding. No aiogram or database imports here."""

@@ -1,0 +1,1 @@
+"""Business rules between the channels and storage: no aiogram imports here."""

@@ -1,0 +1,102 @@
+"""One-time invite links: 192 random bits, single use, stored only as a hash."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.clock import Clock
+from bot.storage.repo import Invite, Repository
+
+TOKEN_BYTES = 24  # 192 bits; token_urlsafe gives 32 characters of [A-Za-z0-9_-]
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def deep_link(bot_username: str, token: str) -> str:
+    return f"https://t.me/{bot_username.lstrip('@')}?start={token}"
+
+
+class InviteError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class PatientInvite:
+    token: str
+    patient_id: int
+    consult_id: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class ClinicianInvite:
+    token: str
+    clinician_id: int
+    expires_at: datetime
+
+
+class InviteService:
+    def __init__(self, repo: Repository, clock: Clock, ttl: timedelta) -> None:
+        self.repo = repo
+        self.clock = clock
+        self.ttl = ttl
+
+    async def invite_patient(
+        self, practice_id: int, consult_at: datetime, *, clinician_id: int | None = None,
+        name: str | None = None, patient_id: int | None = None,
+    ) -> PatientInvite:
+        now = self.clock.now()
+        if await self.repo.get_practice(practice_id) is None:
+            raise InviteError(f"no practice with id {practice_id}")
+        if clinician_id is not None:
+            clinician = await self.repo.get_clinician(clinician_id)
+            if clinician is None or clinician.practice_id != practice_id:
+                raise InviteError(f"no clinician {clinician_id} in practice {practice_id}")
+        async with self.repo.transaction():
+            if patient_id is None:
+                patient_id = await self.repo.add_patient(practice_id, name, now)
+            else:
+                patient = await self.repo.get_patient(patient_id)
+                if patient is None or patient.practice_id != practice_id or patient.status == "erased":
+                    raise InviteError(f"no patient {patient_id} in practice {practice_id}")
+            consult_id = await self.repo.add_consult(practice_id, patient_id, clinician_id, consult_at, now)
+            token = new_token()
+            expires = now + self.ttl
+            await self.repo.add_invite(
+                token_hash=hash_token(token), kind="patient", practice_id=practice_id,
+                patient_id=patient_id, consult_id=consult_id, clinician_id=clinician_id,
+                expires_at=expires, now=now,
+            )
+        return PatientInvite(token, patient_id, consult_id, expires)
+
+    async def invite_clinician(self, practice_id: int, name: str) -> ClinicianInvite:
+        now = self.clock.now()
+        if await self.repo.get_practice(practice_id) is None:
+            raise InviteError(f"no practice with id {practice_id}")
+        async with self.repo.transaction():
+            clinician_id = await self.repo.add_clinician(practice_id, name, now)
+            token = new_token()
+            expires = now + self.ttl
+            await self.repo.add_invite(
+                token_hash=hash_token(token), kind="clinician", practice_id=practice_id,
+                clinician_id=clinician_id, expires_at=expires, now=now,
+            )
+        return ClinicianInvite(token, clinician_id, expires)
+
+    async def valid_invite(self, token: str) -> Invite | None:
+        """The invite for a token, if it exists, is unused and has not expired."""
+        if not token or len(token) > 64:
+            return None
+        invite = await self.repo.invite_by_hash(hash_token(token))
+        if invite is None or invite.used_at is not None or invite.expires_at <= self.clock.now():
+            return None
+        return invite

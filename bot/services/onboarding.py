@@ -1,0 +1,98 @@
+"""``/start``: who is this Telegram user, and what does an invite link make of them?"""
+
+from __future__ import annotations
+
+import logging
+
+from bot.channels import Reply
+from bot.clock import Clock
+from bot.content import Catalog
+from bot.flows.model import OutMessage
+from bot.services.clinicians import ClinicianService
+from bot.services.invites import InviteService
+from bot.services.patients import PatientService
+from bot.storage.repo import Clinician, Invite, Patient, Repository
+
+log = logging.getLogger(__name__)
+
+
+class Onboarding:
+    def __init__(
+        self, repo: Repository, invites: InviteService, patients: PatientService,
+        clinicians: ClinicianService, catalog: Catalog, clock: Clock,
+    ) -> None:
+        self.repo = repo
+        self.invites = invites
+        self.patients = patients
+        self.clinicians = clinicians
+        self.catalog = catalog
+        self.clock = clock
+
+    def _note(self, chat_id: int, key: str) -> Reply:
+        return Reply(chat_id, [OutMessage(self.catalog.t(key))])
+
+    async def identify(self, user_id: int) -> Clinician | Patient | None:
+        clinician = await self.repo.clinician_by_telegram(user_id)
+        if clinician is not None:
+            return clinician
+        return await self.repo.patient_by_telegram(user_id)
+
+    async def start(self, user_id: int, chat_id: int, token: str | None, update_id: int | None) -> Reply:
+        actor = await self.identify(user_id)
+        if token:
+            invite = await self.invites.valid_invite(token)
+            if invite is not None:
+                return await self._redeem(invite, actor, user_id, chat_id, update_id)
+            log.info("start with an invalid or used invite")
+            if actor is None:
+                return self._note(chat_id, "invalid_token")
+            reply = await self._resume(actor, update_id)
+            reply.messages.insert(0, OutMessage(self.catalog.t("invalid_token")))
+            return reply
+        if actor is None:
+            return self._note(chat_id, "unknown_user")
+        return await self._resume(actor, update_id)
+
+    async def _resume(self, actor: Clinician | Patient, update_id: int | None) -> Reply:
+        if isinstance(actor, Clinician):
+            return self.clinicians.help(actor)
+        return await self.patients.command(actor, "start", update_id)
+
+    async def _redeem(
+        self, invite: Invite, actor: Clinician | Patient | None, user_id: int, chat_id: int,
+        update_id: int | None,
+    ) -> Reply:
+        now = self.clock.now()
+        if invite.kind == "clinician":
+            if actor is not None:
+                return self._note(chat_id, "already_linked")
+            async with self.repo.transaction():
+                if not await self.repo.use_invite(invite.id, now):
+                    return self._note(chat_id, "invalid_token")
+                await self.repo.link_clinician(invite.clinician_id or 0, user_id, chat_id)
+            clinician = await self.repo.get_clinician(invite.clinician_id or 0)
+            assert clinician is not None
+            log.info("clinician %s linked", clinician.id)
+            return await self.clinicians.welcome(clinician)
+        # A patient invite: a new patient, or the next consult of this same patient.
+        if isinstance(actor, Clinician) or (actor is not None and actor.id != invite.patient_id):
+            return self._note(chat_id, "already_linked")
+        target = await self.repo.get_patient(invite.patient_id or 0)
+        if target is None or target.status == "erased" or (
+            target.telegram_user_id is not None and target.telegram_user_id != user_id
+        ):
+            return self._note(chat_id, "already_linked")
+        consult = await self.repo.get_consult(invite.consult_id or 0)
+        if consult is None:
+            return self._note(chat_id, "invalid_token")
+        # Lock order everywhere: the patient first, then the database transaction.
+        async with self.patients.locks(target.id), self.repo.transaction():
+            if not await self.repo.use_invite(invite.id, now):
+                return self._note(chat_id, "invalid_token")
+            await self.repo.link_patient(target.id, user_id, chat_id)
+            patient = await self.repo.get_patient(target.id)
+            assert patient is not None
+            reply = await self.patients.begin(patient, consult, update_id)
+        log.info("patient %s linked for consult %s", patient.id, consult.id)
+        return reply
+

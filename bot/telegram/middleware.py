@@ -1,0 +1,70 @@
+"""Update-level guards: exactly-once handling, who is writing, and no stack trace to users."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject, Update
+
+from bot.app import App
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+def _user_and_chat(update: Update) -> tuple[int | None, int | None]:
+    event = update.event
+    user = getattr(event, "from_user", None)
+    chat = getattr(event, "chat", None)
+    if chat is None and getattr(event, "message", None) is not None:
+        chat = event.message.chat  # a callback query
+    return (user.id if user else None), (chat.id if chat else None)
+
+
+class UpdateGuard(BaseMiddleware):
+    """Outer middleware on every update.
+
+    - skips an update that was already applied (Telegram redelivers after a crash);
+    - finds the actor (clinician, patient or nobody) and passes it to handlers;
+    - catches every error: logs its type and frames (never the message text) and answers
+      the user kindly; the transaction of the failed step was rolled back, nothing half-done.
+    """
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        assert isinstance(event, Update)
+        repo = self.app.repo
+        if await repo.is_processed(event.update_id):
+            log.info("update %s was already handled; skipped", event.update_id)
+            return None
+        user_id, chat_id = _user_and_chat(event)
+        data["actor"] = await self.app.onboarding.identify(user_id) if user_id else None
+        data["update_id"] = event.update_id
+        try:
+            return await handler(event, data)
+        except Exception as exc:
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            log.error("update %s failed with %s\n%s", event.update_id, type(exc).__name__, frames)
+            await self._apologise(event, data, chat_id)
+            return None
+        finally:
+            await repo.mark_processed(event.update_id, self.app.clock.now())
+
+    async def _apologise(self, update: Update, data: dict[str, Any], chat_id: int | None) -> None:
+        bot = data.get("bot")
+        if bot is None or chat_id is None:
+            return
+        text = self.app.catalog.t("bad.error")
+        try:
+            if update.callback_query is not None:
+                await update.callback_query.answer()
+            await bot.send_message(chat_id=chat_id, text=text)
+        except Exception as exc:  # the channel itself may be down
+            log.error("could not tell the user about the error: %s", type(exc).__name__)

@@ -1,0 +1,86 @@
+"""``python -m bot run``: long polling with graceful shutdown."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.types import BotCommand
+
+from bot.app import App
+from bot.commands import MENU
+from bot.config import Settings
+from bot.telegram.channel import TelegramChannel
+from bot.telegram.handlers import Responder, build_routers
+from bot.telegram.middleware import UpdateGuard
+from scheduler.wakeup import start_wakeups
+
+log = logging.getLogger(__name__)
+
+
+def make_bot(settings: Settings) -> Bot:
+    if settings.bot_token is None:
+        raise SystemExit("BOT_TOKEN is not set. Put it in .env (see .env.example).")
+    session = (
+        AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+        if settings.telegram_api_url else AiohttpSession()
+    )
+    return Bot(
+        token=settings.bot_token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(link_preview_is_disabled=True),
+    )
+
+
+def build_dispatcher(app: App, bot: Bot) -> tuple[Dispatcher, Responder]:
+    channel = TelegramChannel(bot)
+    app.attach_channel(channel)
+    responder = Responder(app, channel)
+    dp = Dispatcher()
+    dp.update.outer_middleware(UpdateGuard(app))
+    dp.include_routers(*build_routers(responder))
+
+    async def on_startup(bot: Bot) -> None:
+        await bot.delete_webhook(drop_pending_updates=False)
+        await bot.set_my_commands(
+            [BotCommand(command=c, description=app.catalog.t(f"commands.{c}")) for c in MENU]
+        )
+        await resume_after_restart(app, responder)
+
+    dp.startup.register(on_startup)
+    return dp, responder
+
+
+async def resume_after_restart(app: App, responder: Responder) -> None:
+    """Show questions that were committed but maybe never delivered; send pending outbox rows."""
+    pending = await app.patients.pending_prompts()
+    for reply in pending:
+        try:
+            await responder.send(reply)
+        except Exception as exc:
+            log.warning("could not resume a conversation: %s", type(exc).__name__)
+    if pending:
+        log.info("resumed %d conversations after restart", len(pending))
+    if app.outbox is not None:
+        await app.outbox.flush()
+
+
+async def run_polling(app: App) -> None:
+    bot = make_bot(app.settings)
+    dp, _ = build_dispatcher(app, bot)
+    me = await bot.get_me()
+    log.info("bot @%s starts polling", me.username)
+    assert app.outbox is not None
+    wakeups = start_wakeups(app.outbox, app.settings.outbox_interval_seconds)
+    try:
+        # Updates are handled one after another: aiogram then confirms an update's offset only
+        # after it was handled, so a crash never loses an acknowledged answer.
+        await dp.start_polling(bot, handle_as_tasks=False, handle_signals=True,
+                               close_bot_session=True)
+    finally:
+        wakeups.shutdown(wait=False)
+        await app.close()
+        log.info("bot stopped")

@@ -1,0 +1,1 @@
+"""Durable outbox and sending. Rows in the ``outbox`` table are the source of truth."""

@@ -1,0 +1,69 @@
+"""Drain the durable outbox through a channel.
+
+Every message that is not a direct reply (an agenda for the POH, later reminders) is first
+committed as an outbox row, then sent, then marked sent. After a crash, pending rows are
+sent on the next flush; a row recorded as sent is never sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from bot.channels import Channel, DeliveryBlocked, DeliveryRetry
+from bot.clock import Clock
+from bot.flows.model import OutMessage
+from bot.storage.repo import OutboxItem, Repository
+
+log = logging.getLogger(__name__)
+
+Renderer = Callable[[OutboxItem], Awaitable[list[OutMessage] | None]]
+MAX_ATTEMPTS = 8
+
+
+class OutboxSender:
+    def __init__(self, repo: Repository, channel: Channel, clock: Clock) -> None:
+        self.repo = repo
+        self.channel = channel
+        self.clock = clock
+        self.renderers: dict[str, Renderer] = {}
+        self._lock = asyncio.Lock()
+
+    def register(self, kind: str, renderer: Renderer) -> None:
+        """How to turn a row of ``kind`` into messages (None: nothing to send any more)."""
+        self.renderers[kind] = renderer
+
+    async def flush(self, limit: int = 100) -> int:
+        """Send every due row; returns how many were sent."""
+        sent = 0
+        async with self._lock:
+            for item in await self.repo.due_outbox(self.clock.now(), limit):
+                sent += await self._send(item)
+        return sent
+
+    async def _send(self, item: OutboxItem) -> int:
+        renderer = self.renderers.get(item.kind)
+        messages = await renderer(item) if renderer else None
+        if not messages:
+            log.warning("outbox item %s (%s) has nothing to send; cancelled", item.id, item.kind)
+            await self.repo.outbox_cancel(item.id)
+            return 0
+        try:
+            ids = await self.channel.deliver(item.chat_id, messages)
+        except DeliveryRetry as exc:
+            give_up = item.attempts + 1 >= MAX_ATTEMPTS
+            delay = max(exc.after_seconds, 2 ** item.attempts)
+            await self.repo.outbox_retry(
+                item.id, self.clock.now() + timedelta(seconds=delay), give_up=give_up
+            )
+            log.warning("outbox item %s postponed %.0fs (attempt %d)", item.id, delay, item.attempts + 1)
+            return 0
+        except DeliveryBlocked:
+            await self.repo.outbox_retry(item.id, self.clock.now(), give_up=True)
+            log.warning("outbox item %s: recipient unreachable", item.id)
+            return 0
+        await self.repo.outbox_sent(item.id, ids[0] if ids else None, self.clock.now())
+        log.info("outbox item %s (%s) sent", item.id, item.kind)
+        return 1

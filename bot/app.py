@@ -60,8 +60,7 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
     patients = PatientService(repo, engine, catalog, clock, settings.zone)
     clinicians = ClinicianService(repo, agenda, catalog, clock)
     onboarding = Onboarding(repo, invites, patients, clinicians, catalog, clock)
-    return App(settings, clock, catalog, db, repo, engine, invites, agenda, patients, clinicians,
-               onboarding)
+    return App(settings, clock, catalog, db, repo, engine, invites, agenda, patients, clinicians, onboarding)
 
 
 def setup_logging(level: str) -> None:

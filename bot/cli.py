@@ -44,8 +44,7 @@ async def _bot_username(settings: Settings) -> str | None:
     try:
         return (await bot.get_me()).username
     except Exception as exc:
-        print(f"warning: could not ask Telegram for the bot's name ({type(exc).__name__})",
-              file=sys.stderr)
+        print(f"warning: could not ask Telegram for the bot's name ({type(exc).__name__})", file=sys.stderr)
         return None
     finally:
         await bot.session.close()
@@ -80,6 +79,7 @@ async def cmd_practice_add(args: argparse.Namespace, settings: Settings) -> int:
         practice_id = await app.repo.add_practice(args.name, app.clock.now())
         print(f"practice {practice_id}: {args.name}")
         return 0
+
     return await _with_app(settings, work)
 
 
@@ -88,6 +88,7 @@ async def cmd_practice_list(args: argparse.Namespace, settings: Settings) -> int
         for practice in await app.repo.list_practices():
             print(f"{practice.id}\t{practice.name}")
         return 0
+
     return await _with_app(settings, work)
 
 
@@ -97,17 +98,23 @@ async def cmd_invite_patient(args: argparse.Namespace, settings: Settings) -> in
     async def work(app: App) -> int:
         try:
             invite = await app.invites.invite_patient(
-                args.practice, consult_at, clinician_id=args.clinician, name=args.name,
+                args.practice,
+                consult_at,
+                clinician_id=args.clinician,
+                name=args.name,
                 patient_id=args.patient,
             )
         except InviteError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-        print(f"patient {invite.patient_id}, consult {invite.consult_id}, "
-              f"link valid until {invite.expires_at.astimezone(settings.zone):%Y-%m-%d %H:%M}",
-              file=sys.stderr)
+        print(
+            f"patient {invite.patient_id}, consult {invite.consult_id}, "
+            f"link valid until {invite.expires_at.astimezone(settings.zone):%Y-%m-%d %H:%M}",
+            file=sys.stderr,
+        )
         await _print_link(settings, invite.token)
         return 0
+
     return await _with_app(settings, work)
 
 
@@ -118,10 +125,14 @@ async def cmd_invite_clinician(args: argparse.Namespace, settings: Settings) -> 
         except InviteError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-        print(f"clinician {invite.clinician_id}, link valid until "
-              f"{invite.expires_at.astimezone(settings.zone):%Y-%m-%d %H:%M}", file=sys.stderr)
+        print(
+            f"clinician {invite.clinician_id}, link valid until "
+            f"{invite.expires_at.astimezone(settings.zone):%Y-%m-%d %H:%M}",
+            file=sys.stderr,
+        )
         await _print_link(settings, invite.token)
         return 0
+
     return await _with_app(settings, work)
 
 
@@ -133,6 +144,7 @@ async def cmd_agenda(args: argparse.Namespace, settings: Settings) -> int:
             return 1
         print(text, end="")
         return 0
+
     return await _with_app(settings, work)
 
 
@@ -142,6 +154,7 @@ async def cmd_consults(args: argparse.Namespace, settings: Settings) -> int:
         for c in await app.repo.upcoming_consults(args.practice, since, limit=args.limit):
             print(f"{c.id}\t{c.scheduled_at.astimezone(settings.zone):%Y-%m-%d %H:%M}\t{c.status}")
         return 0
+
     return await _with_app(settings, work)
 
 
@@ -150,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bot",
         description="Voorgesprek: consult preparation over Telegram for Dutch primary care. "
-                    "Settings come from the environment and .env (see .env.example).",
+        "Settings come from the environment and .env (see .env.example).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

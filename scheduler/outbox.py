@@ -54,7 +54,7 @@ class OutboxSender:
             ids = await self.channel.deliver(item.chat_id, messages)
         except DeliveryRetry as exc:
             give_up = item.attempts + 1 >= MAX_ATTEMPTS
-            delay = max(exc.after_seconds, 2 ** item.attempts)
+            delay = max(exc.after_seconds, 2**item.attempts)
             await self.repo.outbox_retry(
                 item.id, self.clock.now() + timedelta(seconds=delay), give_up=give_up
             )

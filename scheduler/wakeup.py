@@ -13,8 +13,13 @@ from scheduler.outbox import OutboxSender
 def start_wakeups(outbox: OutboxSender, every_seconds: float = 15.0) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(
-        outbox.flush, "interval", seconds=every_seconds, id="outbox-flush",
-        max_instances=1, coalesce=True, replace_existing=True,
+        outbox.flush,
+        "interval",
+        seconds=every_seconds,
+        id="outbox-flush",
+        max_instances=1,
+        coalesce=True,
+        replace_existing=True,
     )
     scheduler.start()
     return scheduler

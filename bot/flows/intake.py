@@ -169,9 +169,7 @@ class IntakeEngine:
         self._by_key = {s.key: s for s in self.steps}
         self._position = {s.key: i for i, s in enumerate(self.steps)}
         self.max_priorities = int(
-            next((s for s in catalog.intake["steps"] if s.get("type") == "priorities"), {}).get(
-                "max", 3
-            )
+            next((s for s in catalog.intake["steps"] if s.get("type") == "priorities"), {}).get("max", 3)
         )
 
     # -- public API -----------------------------------------------------------------
@@ -262,8 +260,13 @@ class IntakeEngine:
         return Result(new, [self._question(new, ctx)], changed=True)
 
     def _advance(
-        self, state: IntakeState, answers: dict[str, Any], effects: list[Effect], ctx: IntakeContext,
-        *, choice: str | None = None,
+        self,
+        state: IntakeState,
+        answers: dict[str, Any],
+        effects: list[Effect],
+        ctx: IntakeContext,
+        *,
+        choice: str | None = None,
     ) -> Result:
         current = state.step
         history = [*state.history, current] if self._by_key[current].type != "consent" else []
@@ -284,21 +287,32 @@ class IntakeEngine:
             break
         last = [state.seq, choice] if choice is not None else None
         new = IntakeState(
-            step=step.key, seq=state.seq + 1, answers=answers, history=history, draft=[],
+            step=step.key,
+            seq=state.seq + 1,
+            answers=answers,
+            history=history,
+            draft=[],
             last_choice=last,
         )
         if step.type == "end":
             new.step = DONE
             effects.append(Completed())
             return Result(
-                new, [OutMessage(self.catalog.t("closing", when=ctx.consult_when))], effects,
+                new,
+                [OutMessage(self.catalog.t("closing", when=ctx.consult_when))],
+                effects,
                 changed=True,
             )
         return Result(new, [self._question(new, ctx)], effects, changed=True)
 
     def _save(
-        self, step: Step, state: IntakeState, value: Any, ctx: IntakeContext,
-        *, choice: str | None = None,
+        self,
+        step: Step,
+        state: IntakeState,
+        value: Any,
+        ctx: IntakeContext,
+        *,
+        choice: str | None = None,
     ) -> Result:
         answers = dict(state.answers)
         effects: list[Effect] = []
@@ -341,12 +355,11 @@ class IntakeEngine:
                     return self._save(step, state, number, ctx)
                 return self._reask(state, ctx, "bad.scale_range", min=step.minimum, max=step.maximum)
             return self._reask(state, ctx, "bad.use_buttons")
-        if step.type in ("yesno", "consent"):
-            if word in YES_WORDS or word in NO_WORDS:
-                yes = word in YES_WORDS
-                if step.type == "consent":
-                    return self._consent(state, yes, ctx)
-                return self._save(step, state, yes, ctx)
+        if step.type in ("yesno", "consent") and (word in YES_WORDS or word in NO_WORDS):
+            yes = word in YES_WORDS
+            if step.type == "consent":
+                return self._consent(state, yes, ctx)
+            return self._save(step, state, yes, ctx)
         return self._reask(state, ctx, "bad.use_buttons")
 
     def _check_text(self, step: Step, text: str) -> str | None:
@@ -367,7 +380,9 @@ class IntakeEngine:
         last = [state.seq, choice] if choice is not None else None
         new = replace(state, step=DECLINED, seq=state.seq + 1, last_choice=last)
         return Result(
-            new, [OutMessage(self.catalog.t("consent_declined"))], [RecordConsent(False)],
+            new,
+            [OutMessage(self.catalog.t("consent_declined"))],
+            [RecordConsent(False)],
             changed=True,
         )
 
@@ -379,8 +394,12 @@ class IntakeEngine:
             return self._stale(state, Choice(state.seq - 1, value), ctx)
         draft = [v for v in state.draft if v != value] if value in state.draft else [*state.draft, value]
         new = replace(state, draft=draft)
-        return Result(new, [replace(self._question(new, ctx), edit=True)], changed=True,
-                      toast=self.catalog.t("toast.saved"))
+        return Result(
+            new,
+            [replace(self._question(new, ctx), edit=True)],
+            changed=True,
+            toast=self.catalog.t("toast.saved"),
+        )
 
     def _toggle_priority(self, step: Step, state: IntakeState, value: str, ctx: IntakeContext) -> Result:
         candidates = dict(self.candidates(state.answers))
@@ -389,16 +408,17 @@ class IntakeEngine:
             return self._save(step, state, chosen, ctx, choice=value)
         if value not in candidates:
             return self._stale(state, Choice(state.seq - 1, value), ctx)
-        if value in state.draft:
-            draft = [v for v in state.draft if v != value]
-        else:
-            draft = [*state.draft, value]
+        draft = [v for v in state.draft if v != value] if value in state.draft else [*state.draft, value]
         if len(draft) >= min(self.max_priorities, len(candidates)):
             new = replace(state, draft=draft)
             return self._toggle_priority(step, new, FINISH, ctx)
         new = replace(state, draft=draft)
-        return Result(new, [replace(self._question(new, ctx), edit=True)], changed=True,
-                      toast=self.catalog.t("toast.saved"))
+        return Result(
+            new,
+            [replace(self._question(new, ctx), edit=True)],
+            changed=True,
+            toast=self.catalog.t("toast.saved"),
+        )
 
     # -- rendering ------------------------------------------------------------------
     def _options(self, step: Step) -> list[Button]:
@@ -410,7 +430,9 @@ class IntakeEngine:
         step = self._by_key[state.step]
         b = self.catalog.t
         params: dict[str, Any] = {
-            "dimension": step.dimension, "index": step.index, "total": step.total,
+            "dimension": step.dimension,
+            "index": step.index,
+            "total": step.total,
             "max": self.max_priorities,
         }
         rows: list[tuple[Button, ...]] = []

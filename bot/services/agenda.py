@@ -55,13 +55,18 @@ class AgendaService:
         dims = []
         for dim in self.catalog.dimensions:
             score = answers.get(f"{dim.id}.score")
-            dims.append(DimensionView(
-                id=dim.id, name=dim.name, emoji=dim.emoji, score=score,
-                talk=answers.get(f"{dim.id}.talk") is True,
-                low=isinstance(score, int) and score <= self.low_score_threshold,
-                themes=[self.catalog.theme(t).label for t in answers.get(f"{dim.id}.hard") or []],
-                own_words=answers.get(f"{dim.id}.hard_text"),
-            ))
+            dims.append(
+                DimensionView(
+                    id=dim.id,
+                    name=dim.name,
+                    emoji=dim.emoji,
+                    score=score,
+                    talk=answers.get(f"{dim.id}.talk") is True,
+                    low=isinstance(score, int) and score <= self.low_score_threshold,
+                    themes=[self.catalog.theme(t).label for t in answers.get(f"{dim.id}.hard") or []],
+                    own_words=answers.get(f"{dim.id}.hard_text"),
+                )
+            )
         return AgendaView(
             consult_id=consult.id,
             when=self.when(consult),

@@ -39,8 +39,9 @@ class ClinicianService:
 
     async def upcoming(self, clinician: Clinician) -> Reply:
         """Consults from the start of today (practice time zone), with status and open buttons."""
-        local_today = datetime.combine(self.clock.now().astimezone(self.agenda.zone).date(), time(),
-                                       tzinfo=self.agenda.zone)
+        local_today = datetime.combine(
+            self.clock.now().astimezone(self.agenda.zone).date(), time(), tzinfo=self.agenda.zone
+        )
         consults = await self.repo.upcoming_consults(clinician.practice_id, local_today)
         if not consults:
             return self._note(clinician, "clinician.list_empty")
@@ -48,8 +49,14 @@ class ClinicianService:
         lines = [t("clinician.list_header")]
         buttons = []
         for c in consults:
-            lines.append(t("clinician.list_line", id=c.id, when=self.agenda.when(c),
-                           status=self.agenda.status_label(c.status)))
+            lines.append(
+                t(
+                    "clinician.list_line",
+                    id=c.id,
+                    when=self.agenda.when(c),
+                    status=self.agenda.status_label(c.status),
+                )
+            )
             if c.status != "erased":
                 label = t("clinician.open_button", id=c.id, when_short=self.agenda.when(c, "short"))
                 buttons.append((Button(label, f"{AGENDA_PREFIX}{c.id}"),))

@@ -51,8 +51,13 @@ class InviteService:
         self.ttl = ttl
 
     async def invite_patient(
-        self, practice_id: int, consult_at: datetime, *, clinician_id: int | None = None,
-        name: str | None = None, patient_id: int | None = None,
+        self,
+        practice_id: int,
+        consult_at: datetime,
+        *,
+        clinician_id: int | None = None,
+        name: str | None = None,
+        patient_id: int | None = None,
     ) -> PatientInvite:
         now = self.clock.now()
         if await self.repo.get_practice(practice_id) is None:
@@ -72,9 +77,14 @@ class InviteService:
             token = new_token()
             expires = now + self.ttl
             await self.repo.add_invite(
-                token_hash=hash_token(token), kind="patient", practice_id=practice_id,
-                patient_id=patient_id, consult_id=consult_id, clinician_id=clinician_id,
-                expires_at=expires, now=now,
+                token_hash=hash_token(token),
+                kind="patient",
+                practice_id=practice_id,
+                patient_id=patient_id,
+                consult_id=consult_id,
+                clinician_id=clinician_id,
+                expires_at=expires,
+                now=now,
             )
         return PatientInvite(token, patient_id, consult_id, expires)
 
@@ -87,8 +97,12 @@ class InviteService:
             token = new_token()
             expires = now + self.ttl
             await self.repo.add_invite(
-                token_hash=hash_token(token), kind="clinician", practice_id=practice_id,
-                clinician_id=clinician_id, expires_at=expires, now=now,
+                token_hash=hash_token(token),
+                kind="clinician",
+                practice_id=practice_id,
+                clinician_id=clinician_id,
+                expires_at=expires,
+                now=now,
             )
         return ClinicianInvite(token, clinician_id, expires)
 

@@ -18,8 +18,13 @@ log = logging.getLogger(__name__)
 
 class Onboarding:
     def __init__(
-        self, repo: Repository, invites: InviteService, patients: PatientService,
-        clinicians: ClinicianService, catalog: Catalog, clock: Clock,
+        self,
+        repo: Repository,
+        invites: InviteService,
+        patients: PatientService,
+        clinicians: ClinicianService,
+        catalog: Catalog,
+        clock: Clock,
     ) -> None:
         self.repo = repo
         self.invites = invites
@@ -59,7 +64,11 @@ class Onboarding:
         return await self.patients.command(actor, "start", update_id)
 
     async def _redeem(
-        self, invite: Invite, actor: Clinician | Patient | None, user_id: int, chat_id: int,
+        self,
+        invite: Invite,
+        actor: Clinician | Patient | None,
+        user_id: int,
+        chat_id: int,
         update_id: int | None,
     ) -> Reply:
         now = self.clock.now()
@@ -78,8 +87,10 @@ class Onboarding:
         if isinstance(actor, Clinician) or (actor is not None and actor.id != invite.patient_id):
             return self._note(chat_id, "already_linked")
         target = await self.repo.get_patient(invite.patient_id or 0)
-        if target is None or target.status == "erased" or (
-            target.telegram_user_id is not None and target.telegram_user_id != user_id
+        if (
+            target is None
+            or target.status == "erased"
+            or (target.telegram_user_id is not None and target.telegram_user_id != user_id)
         ):
             return self._note(chat_id, "already_linked")
         consult = await self.repo.get_consult(invite.consult_id or 0)
@@ -95,4 +106,3 @@ class Onboarding:
             reply = await self.patients.begin(patient, consult, update_id)
         log.info("patient %s linked for consult %s", patient.id, consult.id)
         return reply
-

@@ -70,15 +70,28 @@ class PatientService:
             consult_when=self.catalog.format_when(consult.scheduled_at.astimezone(self.zone)),
         )
 
-    def _reply(self, patient: Patient, messages: list[OutMessage], *, seq: int | None = None,
-               toast: str | None = None) -> Reply:
-        return Reply(chat_id=patient.telegram_chat_id or 0, messages=messages, toast=toast,
-                     patient_id=patient.id, seq=seq)
+    def _reply(
+        self,
+        patient: Patient,
+        messages: list[OutMessage],
+        *,
+        seq: int | None = None,
+        toast: str | None = None,
+    ) -> Reply:
+        return Reply(
+            chat_id=patient.telegram_chat_id or 0,
+            messages=messages,
+            toast=toast,
+            patient_id=patient.id,
+            seq=seq,
+        )
 
     def _note(self, patient: Patient, key: str) -> Reply:
         return self._reply(patient, [OutMessage(self.catalog.t(key))])
 
-    async def _load(self, patient: Patient) -> tuple[Conversation, Consult, IntakeState, IntakeContext] | None:
+    async def _load(
+        self, patient: Patient
+    ) -> tuple[Conversation, Consult, IntakeState, IntakeContext] | None:
         conv = await self.repo.get_conversation(patient.id)
         if conv is None:
             return None
@@ -88,8 +101,13 @@ class PatientService:
         return conv, consult, IntakeState.from_dict(conv.state), await self.context(consult)
 
     async def _commit(
-        self, patient: Patient, consult: Consult, result: Result, update_id: int | None,
-        *, paused: bool = False,
+        self,
+        patient: Patient,
+        consult: Consult,
+        result: Result,
+        update_id: int | None,
+        *,
+        paused: bool = False,
     ) -> None:
         now = self.clock.now()
         async with self.repo.transaction():
@@ -117,7 +135,11 @@ class PatientService:
             await self.repo.set_consult_status(consult.id, "ready", now)
             for clinician in await self.repo.agenda_recipients(consult.practice_id, consult.clinician_id):
                 await self.repo.enqueue(
-                    "agenda", clinician.telegram_chat_id or 0, {"consult_id": consult.id}, now, now,
+                    "agenda",
+                    clinician.telegram_chat_id or 0,
+                    {"consult_id": consult.id},
+                    now,
+                    now,
                     consult_id=consult.id,
                 )
             log.info("intake completed for consult %s", consult.id)
@@ -152,11 +174,18 @@ class PatientService:
         async with self.locks(patient.id):
             patient = await self.repo.get_patient(patient.id) or patient
             if name == "erase":
-                return self._reply(patient, [OutMessage(
-                    self.catalog.t("erase_confirm"),
-                    buttons=((Button(self.catalog.t("buttons.erase_yes"), ERASE_YES),),
-                             (Button(self.catalog.t("buttons.erase_no"), ERASE_NO),)),
-                )])
+                return self._reply(
+                    patient,
+                    [
+                        OutMessage(
+                            self.catalog.t("erase_confirm"),
+                            buttons=(
+                                (Button(self.catalog.t("buttons.erase_yes"), ERASE_YES),),
+                                (Button(self.catalog.t("buttons.erase_no"), ERASE_NO),),
+                            ),
+                        )
+                    ],
+                )
             if patient.status == "stopped" and name not in ("start", "resume"):
                 return self._note(patient, "stopped")
             loaded = await self._load(patient)
@@ -171,8 +200,9 @@ class PatientService:
                 await self.repo.set_paused(patient.id, True)
                 return self._note(patient, "pause")
             if name == "help":
-                return self._reply(patient, self.engine.ask(state, ctx, [self.catalog.t("help")]),
-                                   seq=state.seq)
+                return self._reply(
+                    patient, self.engine.ask(state, ctx, [self.catalog.t("help")]), seq=state.seq
+                )
             # start / resume
             if patient.status == "stopped":
                 await self.repo.set_patient_status(patient.id, "active")
@@ -185,8 +215,7 @@ class PatientService:
             if conv.paused:
                 await self.repo.set_paused(patient.id, False)
             note = "start_in_progress" if name == "start" and not conv.paused else "resume"
-            return self._reply(patient, self.engine.ask(state, ctx, [self.catalog.t(note)]),
-                               seq=state.seq)
+            return self._reply(patient, self.engine.ask(state, ctx, [self.catalog.t(note)]), seq=state.seq)
 
     async def erase(self, patient: Patient, confirmed: bool) -> Reply:
         async with self.locks(patient.id):
@@ -199,8 +228,9 @@ class PatientService:
                 return self._reply(patient, self.engine.ask(state, ctx, note), seq=state.seq)
             await self.repo.erase_patient(patient.id, self.clock.now())
             log.info("patient %s erased their data", patient.id)
-            return Reply(chat_id=patient.telegram_chat_id or 0,
-                         messages=[OutMessage(self.catalog.t("erase_done"))])
+            return Reply(
+                chat_id=patient.telegram_chat_id or 0, messages=[OutMessage(self.catalog.t("erase_done"))]
+            )
 
     async def delivered(self, patient_id: int, seq: int) -> None:
         """The channel delivered everything up to question ``seq``."""

@@ -118,8 +118,12 @@ class Repository:
     @staticmethod
     def _clinician(row: Any) -> Clinician:
         return Clinician(
-            row["id"], row["practice_id"], row["display_name"], row["telegram_user_id"],
-            row["telegram_chat_id"], bool(row["active"]),
+            row["id"],
+            row["practice_id"],
+            row["display_name"],
+            row["telegram_user_id"],
+            row["telegram_chat_id"],
+            bool(row["active"]),
         )
 
     async def get_clinician(self, clinician_id: int) -> Clinician | None:
@@ -159,8 +163,12 @@ class Repository:
     @staticmethod
     def _patient(row: Any) -> Patient:
         return Patient(
-            row["id"], row["practice_id"], row["display_name"], row["telegram_user_id"],
-            row["telegram_chat_id"], row["status"],
+            row["id"],
+            row["practice_id"],
+            row["display_name"],
+            row["telegram_user_id"],
+            row["telegram_chat_id"],
+            row["status"],
         )
 
     async def get_patient(self, patient_id: int) -> Patient | None:
@@ -175,8 +183,7 @@ class Repository:
 
     async def link_patient(self, patient_id: int, user_id: int, chat_id: int) -> None:
         await self.db.execute(
-            "UPDATE patients SET telegram_user_id = ?, telegram_chat_id = ?, status = 'active' "
-            "WHERE id = ?",
+            "UPDATE patients SET telegram_user_id = ?, telegram_chat_id = ?, status = 'active' WHERE id = ?",
             (user_id, chat_id, patient_id),
         )
 
@@ -195,9 +202,7 @@ class Repository:
                 "UPDATE invites SET used_at = COALESCE(used_at, ?) WHERE patient_id = ?",
                 (iso(now), patient_id),
             )
-            await self.db.execute(
-                "UPDATE consults SET status = 'erased' WHERE patient_id = ?", (patient_id,)
-            )
+            await self.db.execute("UPDATE consults SET status = 'erased' WHERE patient_id = ?", (patient_id,))
             await self.db.execute(
                 "UPDATE patients SET display_name = NULL, telegram_user_id = NULL, "
                 "telegram_chat_id = NULL, status = 'erased', erased_at = ? WHERE id = ?",
@@ -206,8 +211,12 @@ class Repository:
 
     # -- consults ---------------------------------------------------------------------
     async def add_consult(
-        self, practice_id: int, patient_id: int, clinician_id: int | None,
-        scheduled_at: datetime, now: datetime,
+        self,
+        practice_id: int,
+        patient_id: int,
+        clinician_id: int | None,
+        scheduled_at: datetime,
+        now: datetime,
     ) -> int:
         return await self.db.execute(
             "INSERT INTO consults (practice_id, patient_id, clinician_id, scheduled_at, created_at) "
@@ -218,8 +227,13 @@ class Repository:
     @staticmethod
     def _consult(row: Any) -> Consult:
         return Consult(
-            row["id"], row["practice_id"], row["patient_id"], row["clinician_id"],
-            from_iso(row["scheduled_at"]), row["status"], _dt(row["completed_at"]),
+            row["id"],
+            row["practice_id"],
+            row["patient_id"],
+            row["clinician_id"],
+            from_iso(row["scheduled_at"]),
+            row["status"],
+            _dt(row["completed_at"]),
         )
 
     async def get_consult(self, consult_id: int) -> Consult | None:
@@ -253,14 +267,21 @@ class Repository:
 
     # -- invites ----------------------------------------------------------------------
     async def add_invite(
-        self, *, token_hash: str, kind: str, practice_id: int, expires_at: datetime, now: datetime,
-        patient_id: int | None = None, clinician_id: int | None = None, consult_id: int | None = None,
+        self,
+        *,
+        token_hash: str,
+        kind: str,
+        practice_id: int,
+        expires_at: datetime,
+        now: datetime,
+        patient_id: int | None = None,
+        clinician_id: int | None = None,
+        consult_id: int | None = None,
     ) -> int:
         return await self.db.execute(
             "INSERT INTO invites (token_hash, kind, practice_id, patient_id, clinician_id, "
             "consult_id, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (token_hash, kind, practice_id, patient_id, clinician_id, consult_id,
-             iso(expires_at), iso(now)),
+            (token_hash, kind, practice_id, patient_id, clinician_id, consult_id, iso(expires_at), iso(now)),
         )
 
     async def invite_by_hash(self, token_hash: str) -> Invite | None:
@@ -268,8 +289,14 @@ class Repository:
         if not row:
             return None
         return Invite(
-            row["id"], row["kind"], row["practice_id"], row["patient_id"], row["clinician_id"],
-            row["consult_id"], from_iso(row["expires_at"]), _dt(row["used_at"]),
+            row["id"],
+            row["kind"],
+            row["practice_id"],
+            row["patient_id"],
+            row["clinician_id"],
+            row["consult_id"],
+            from_iso(row["expires_at"]),
+            _dt(row["used_at"]),
         )
 
     async def use_invite(self, invite_id: int, now: datetime) -> bool:
@@ -299,8 +326,13 @@ class Repository:
     @staticmethod
     def _conversation(row: Any) -> Conversation:
         return Conversation(
-            row["patient_id"], row["consult_id"], row["flow"], json.loads(row["state_json"]),
-            row["seq"], row["prompted_seq"], bool(row["paused"]),
+            row["patient_id"],
+            row["consult_id"],
+            row["flow"],
+            json.loads(row["state_json"]),
+            row["seq"],
+            row["prompted_seq"],
+            bool(row["paused"]),
         )
 
     async def get_conversation(self, patient_id: int) -> Conversation | None:
@@ -308,16 +340,29 @@ class Repository:
         return self._conversation(row) if row else None
 
     async def save_conversation(
-        self, patient_id: int, consult_id: int, flow: str, state: dict[str, Any], now: datetime,
-        *, paused: bool = False,
+        self,
+        patient_id: int,
+        consult_id: int,
+        flow: str,
+        state: dict[str, Any],
+        now: datetime,
+        *,
+        paused: bool = False,
     ) -> None:
         await self.db.execute(
             "INSERT INTO conversations (patient_id, consult_id, flow, state_json, seq, paused, "
             "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(patient_id) DO UPDATE SET "
             "consult_id = excluded.consult_id, flow = excluded.flow, state_json = excluded.state_json, "
             "seq = excluded.seq, paused = excluded.paused, updated_at = excluded.updated_at",
-            (patient_id, consult_id, flow, json.dumps(state, ensure_ascii=False),
-             int(state.get("seq", 0)), int(paused), iso(now)),
+            (
+                patient_id,
+                consult_id,
+                flow,
+                json.dumps(state, ensure_ascii=False),
+                int(state.get("seq", 0)),
+                int(paused),
+                iso(now),
+            ),
         )
 
     async def set_paused(self, patient_id: int, paused: bool) -> None:
@@ -359,9 +404,7 @@ class Repository:
 
     # -- processed updates ------------------------------------------------------------
     async def is_processed(self, update_id: int) -> bool:
-        row = await self.db.fetchone(
-            "SELECT 1 FROM processed_updates WHERE update_id = ?", (update_id,)
-        )
+        row = await self.db.fetchone("SELECT 1 FROM processed_updates WHERE update_id = ?", (update_id,))
         return row is not None
 
     async def mark_processed(self, update_id: int, now: datetime) -> None:
@@ -372,14 +415,28 @@ class Repository:
 
     # -- outbox -----------------------------------------------------------------------
     async def enqueue(
-        self, kind: str, chat_id: int, payload: dict[str, Any], due_at: datetime, now: datetime,
-        *, patient_id: int | None = None, consult_id: int | None = None,
+        self,
+        kind: str,
+        chat_id: int,
+        payload: dict[str, Any],
+        due_at: datetime,
+        now: datetime,
+        *,
+        patient_id: int | None = None,
+        consult_id: int | None = None,
     ) -> int:
         return await self.db.execute(
             "INSERT INTO outbox (kind, chat_id, payload_json, due_at, created_at, patient_id, "
             "consult_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (kind, chat_id, json.dumps(payload, ensure_ascii=False), iso(due_at), iso(now),
-             patient_id, consult_id),
+            (
+                kind,
+                chat_id,
+                json.dumps(payload, ensure_ascii=False),
+                iso(due_at),
+                iso(now),
+                patient_id,
+                consult_id,
+            ),
         )
 
     async def due_outbox(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
@@ -389,8 +446,14 @@ class Repository:
         )
         return [
             OutboxItem(
-                r["id"], r["kind"], r["chat_id"], json.loads(r["payload_json"]),
-                from_iso(r["due_at"]), r["attempts"], r["patient_id"], r["consult_id"],
+                r["id"],
+                r["kind"],
+                r["chat_id"],
+                json.loads(r["payload_json"]),
+                from_iso(r["due_at"]),
+                r["attempts"],
+                r["patient_id"],
+                r["consult_id"],
             )
             for r in rows
         ]
@@ -413,6 +476,5 @@ class Repository:
 
     async def outbox_rows(self, kind: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT id, kind, chat_id, status, attempts, consult_id FROM outbox"
-        rows = await (self.db.fetchall(sql + " WHERE kind = ?", (kind,)) if kind
-                      else self.db.fetchall(sql))
+        rows = await (self.db.fetchall(sql + " WHERE kind = ?", (kind,)) if kind else self.db.fetchall(sql))
         return [dict(r) for r in rows]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -37,10 +38,12 @@ def callback_data(message: OutMessage, value: str) -> str:
 def keyboard(message: OutMessage) -> InlineKeyboardMarkup | None:
     if not message.buttons:
         return None
-    return InlineKeyboardMarkup(inline_keyboard=[
-        [InlineKeyboardButton(text=b.label, callback_data=callback_data(message, b.value)) for b in row]
-        for row in message.buttons
-    ])
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=b.label, callback_data=callback_data(message, b.value)) for b in row]
+            for row in message.buttons
+        ]
+    )
 
 
 class TelegramChannel:
@@ -48,7 +51,11 @@ class TelegramChannel:
         self.bot = bot
 
     async def deliver(
-        self, chat_id: int, messages: Sequence[OutMessage], *, origin_message_id: int | None = None,
+        self,
+        chat_id: int,
+        messages: Sequence[OutMessage],
+        *,
+        origin_message_id: int | None = None,
         wait_on_limit: bool = False,
     ) -> list[int]:
         ids: list[int] = []
@@ -87,8 +94,7 @@ class TelegramChannel:
 
     async def clear_buttons(self, chat_id: int, message_id: int) -> None:
         """Remove the buttons of an answered question, so old taps become rare."""
-        try:
-            await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id,
-                                                     reply_markup=None)
-        except (TelegramBadRequest, TelegramNetworkError, TelegramRetryAfter):
-            pass
+        with contextlib.suppress(TelegramBadRequest, TelegramNetworkError, TelegramRetryAfter):
+            await self.bot.edit_message_reply_markup(
+                chat_id=chat_id, message_id=message_id, reply_markup=None
+            )

@@ -35,8 +35,9 @@ class Responder:
 
     async def send(self, reply: Reply, *, origin_message_id: int | None = None) -> None:
         if reply.messages:
-            await self.channel.deliver(reply.chat_id, reply.messages,
-                                       origin_message_id=origin_message_id, wait_on_limit=True)
+            await self.channel.deliver(
+                reply.chat_id, reply.messages, origin_message_id=origin_message_id, wait_on_limit=True
+            )
         if reply.patient_id is not None and reply.seq is not None:
             await self.app.patients.delivered(reply.patient_id, reply.seq)
         if self.app.outbox is not None:
@@ -127,7 +128,7 @@ def build_routers(responder: Responder) -> list[Router]:
     async def clinician_open(callback: CallbackQuery, actor: Clinician) -> None:
         await callback.answer()
         try:
-            consult_id = int((callback.data or "")[len(AGENDA_PREFIX):])
+            consult_id = int((callback.data or "")[len(AGENDA_PREFIX) :])
         except ValueError:
             consult_id = -1
         await responder.send(await app.clinicians.open(actor, consult_id))

@@ -26,7 +26,8 @@ def make_bot(settings: Settings) -> Bot:
         raise SystemExit("BOT_TOKEN is not set. Put it in .env (see .env.example).")
     session = (
         AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-        if settings.telegram_api_url else AiohttpSession()
+        if settings.telegram_api_url
+        else AiohttpSession()
     )
     return Bot(
         token=settings.bot_token.get_secret_value(),
@@ -78,8 +79,7 @@ async def run_polling(app: App) -> None:
     try:
         # Updates are handled one after another: aiogram then confirms an update's offset only
         # after it was handled, so a crash never loses an acknowledged answer.
-        await dp.start_polling(bot, handle_as_tasks=False, handle_signals=True,
-                               close_bot_session=True)
+        await dp.start_polling(bot, handle_as_tasks=False, handle_signals=True, close_bot_session=True)
     finally:
         wakeups.shutdown(wait=False)
         await app.close()

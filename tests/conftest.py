@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiogram import Bot, Dispatcher
+from aiogram.types import Update
+
+from bot.app import App, build_app
+from bot.clock import FrozenClock
+from bot.config import Settings
+from bot.telegram.handlers import Responder
+from bot.telegram.runner import build_dispatcher
+from tests.fake_telegram import FakeSession, FakeTelegram
+
+START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # Monday morning in Amsterdam
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        _env_file=None,
+        database_path=tmp_path / "test.sqlite3",
+        bot_token="123456:TEST-token-for-the-fake-api",
+    )
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(START)
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: FrozenClock) -> AsyncIterator[App]:
+    application = await build_app(settings, clock)
+    yield application
+    await application.close()
+
+
+class Harness:
+    """A real aiogram Dispatcher with our routers, fed by the fake Telegram core in-process."""
+
+    def __init__(self, app: App, core: FakeTelegram) -> None:
+        self.app = app
+        self.core = core
+        self.bot = Bot(core.token, session=FakeSession(core))
+        self.dp: Dispatcher
+        self.responder: Responder
+        self.dp, self.responder = build_dispatcher(app, self.bot)
+
+    async def pump(self) -> int:
+        """Feed every pending update to the dispatcher, as polling would; returns the count."""
+        handled = 0
+        while self.core.pending:
+            raw = self.core.pending.pop(0)
+            await self.feed(raw)
+            handled += 1
+        return handled
+
+    async def feed(self, raw: dict[str, Any]) -> None:
+        update = Update.model_validate(raw, context={"bot": self.bot})
+        await self.dp.feed_update(self.bot, update)
+
+    # conveniences
+    async def say(self, user_id: int, text: str) -> None:
+        self.core.user_sends(user_id, text)
+        await self.pump()
+
+    async def tap(self, user_id: int, label: str) -> None:
+        self.core.user_taps(user_id, self.core.last_question(user_id), label)
+        await self.pump()
+
+
+@pytest.fixture
+def core() -> FakeTelegram:
+    return FakeTelegram()
+
+
+@pytest.fixture
+def harness(app: App, core: FakeTelegram) -> Harness:
+    return Harness(app, core)
+
+
+async def make_practice(app: App, clock: FrozenClock, *, clinician: bool = True) -> dict[str, Any]:
+    """A practice with (optionally) a clinician invite and a patient invite one week ahead."""
+    practice_id = await app.repo.add_practice("Huisartsenpraktijk De Linde", clock.now())
+    out: dict[str, Any] = {"practice_id": practice_id}
+    if clinician:
+        out["clinician"] = await app.invites.invite_clinician(practice_id, "Anna (POH)")
+    consult_at = datetime(2026, 12, 1, 14, 30, tzinfo=app.settings.zone)
+    out["patient"] = await app.invites.invite_patient(practice_id, consult_at, name="J. de Vries")
+    out["consult_at"] = consult_at
+    return out
+
+
+__all__ = ["START", "Harness", "make_practice", "timedelta"]

@@ -1,0 +1,452 @@
+"""Dispatcher tests: a real aiogram Dispatcher and our routers, fed with Telegram updates.
+
+The only fake is the Telegram side (an in-process Bot API core); storage is a real SQLite file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.app import App, build_app
+from bot.clock import FrozenClock
+from bot.telegram.runner import resume_after_restart
+from tests.conftest import Harness, make_practice
+from tests.fake_telegram import FakeTelegram
+
+PATIENT = 7001
+POH = 5001
+STRANGER = 9009
+DIMS = [
+    "lichaamsfuncties",
+    "mentaal_welbevinden",
+    "zingeving",
+    "kwaliteit_van_leven",
+    "meedoen",
+    "dagelijks_functioneren",
+]
+
+
+async def setup_people(harness: Harness, clock: FrozenClock) -> dict[str, Any]:
+    info = await make_practice(harness.app, clock)
+    await harness.say(POH, f"/start {info['clinician'].token}")
+    await harness.say(PATIENT, f"/start {info['patient'].token}")
+    return info
+
+
+async def conversation(app: App) -> dict[str, Any]:
+    patient = await app.repo.patient_by_telegram(PATIENT)
+    assert patient is not None
+    conv = await app.repo.get_conversation(patient.id)
+    assert conv is not None
+    return {"seq": conv.seq, "step": conv.state["step"], "answers": conv.state["answers"]}
+
+
+async def complete_intake(h: Harness) -> None:
+    await h.tap(PATIENT, "Ja, ik doe mee")
+    await h.say(PATIENT, "Mijn tuin en mijn kleinkinderen")
+    for dim in DIMS:
+        low = dim == "lichaamsfuncties"
+        await h.tap(PATIENT, "3" if low else "8")
+        await h.tap(PATIENT, "Ja" if dim in ("lichaamsfuncties", "meedoen") else "Nee")
+        if low:
+            await h.tap(PATIENT, "Pijn")
+            await h.tap(PATIENT, "Slapen")
+            await h.tap(PATIENT, "Klaar")
+            await h.say(PATIENT, "Mijn rug speelt op bij het traplopen")
+    await h.say(PATIENT, "de nieuwe pillen\nmijn rug")
+    await h.tap(PATIENT, "mijn rug")
+    await h.tap(PATIENT, "Meedoen")
+    await h.tap(PATIENT, "Klaar")
+
+
+async def test_unknown_user_gets_kind_message_and_no_data(
+    harness: Harness, core: FakeTelegram, clock: FrozenClock
+) -> None:
+    await make_practice(harness.app, clock)
+    await harness.say(STRANGER, "/start")
+    await harness.say(STRANGER, "hallo, wat is mijn afspraak?")
+    core.user_message(
+        STRANGER,
+        sticker={
+            "file_id": "s",
+            "file_unique_id": "s",
+            "type": "regular",
+            "width": 512,
+            "height": 512,
+            "is_animated": False,
+            "is_video": False,
+        },
+    )
+    await harness.pump()
+    texts = [m.text for m in core.to_chat(STRANGER)]
+    assert len(texts) == 3
+    assert all("uitnodiging" in t for t in texts)
+    assert not any("Linde" in t or "december" in t for t in texts)
+
+
+async def test_invalid_and_reused_tokens(harness: Harness, core: FakeTelegram, clock: FrozenClock) -> None:
+    info = await make_practice(harness.app, clock)
+    await harness.say(STRANGER, "/start bogus-token")
+    assert "werkt niet meer" in core.last_to(STRANGER).text
+    await harness.say(PATIENT, f"/start {info['patient'].token}")
+    assert "Doet u mee?" in core.last_to(PATIENT).text
+    await harness.say(STRANGER, f"/start {info['patient'].token}")  # a second person with the same link
+    assert "werkt niet meer" in core.last_to(STRANGER).text
+
+
+async def test_expired_token(harness: Harness, core: FakeTelegram, clock: FrozenClock) -> None:
+    info = await make_practice(harness.app, clock)
+    clock.advance(harness.app.invites.ttl)
+    await harness.say(PATIENT, f"/start {info['patient'].token}")
+    assert "werkt niet meer" in core.last_to(PATIENT).text
+
+
+async def test_full_intake_reaches_the_poh(harness: Harness, core: FakeTelegram, clock: FrozenClock) -> None:
+    await setup_people(harness, clock)
+    assert "gekoppeld aan Huisartsenpraktijk De Linde" in core.last_to(POH).text
+    await complete_intake(harness)
+    closing = core.last_to(PATIENT).text
+    assert "dinsdag 1 december om 14:30" in closing
+    agenda = "\n".join(m.text for m in core.to_chat(POH)[1:])
+    assert "gesprek #1 is klaar" in agenda
+    assert agenda.index("1. mijn rug") < agenda.index("2. 🤝 Meedoen") < agenda.index("Lichaamsfuncties: 3")
+    assert "Moeilijk: Pijn, Slapen" in agenda
+    assert '"Mijn rug speelt op bij het traplopen"' in agenda
+    assert "Mijn tuin en mijn kleinkinderen" in agenda
+    # The display name is for the POH in the CLI only: never through Telegram.
+    assert not any("Vries" in m.text for m in core.sent)
+    assert core.errors == []  # nothing Telegram would have refused
+    rows = await harness.app.repo.outbox_rows("agenda")
+    assert [r["status"] for r in rows] == ["sent"]
+    consents = await harness.app.repo.consents((await harness.app.repo.patient_by_telegram(PATIENT)).id)
+    assert consents[0]["given"] == 1 and consents[0]["version"].startswith("consent-")
+
+
+async def test_answered_question_loses_its_buttons(
+    harness: Harness, core: FakeTelegram, clock: FrozenClock
+) -> None:
+    await setup_people(harness, clock)
+    consent = core.last_question(PATIENT)
+    await harness.tap(PATIENT, "Ja, ik doe mee")
+    assert consent.reply_markup is None
+    assert core.callback_answers  # every tap is answered
+
+
+BAD_INPUTS: list[tuple[str, dict[str, Any], str]] = [
+    ("text", {"text": "geen idee"}, "Tik op een van de knoppen"),
+    ("number out of range", {"text": "42"}, "van 0 tot en met 10"),
+    ("emoji only", {"text": "👍👍"}, "Tik op een van de knoppen"),
+    ("huge text", {"text": "x" * 4096}, "Tik op een van de knoppen"),
+    (
+        "sticker",
+        {
+            "sticker": {
+                "file_id": "s",
+                "file_unique_id": "s",
+                "type": "regular",
+                "width": 1,
+                "height": 1,
+                "is_animated": False,
+                "is_video": False,
+            }
+        },
+        "kan ik niet lezen",
+    ),
+    (
+        "photo",
+        {
+            "photo": [{"file_id": "p", "file_unique_id": "p", "width": 10, "height": 10}],
+            "caption": "mijn knie",
+        },
+        "kan ik niet lezen",
+    ),
+    (
+        "document",
+        {"document": {"file_id": "d", "file_unique_id": "d", "file_name": "brief.pdf"}},
+        "kan ik niet lezen",
+    ),
+    ("location", {"location": {"latitude": 52.09, "longitude": 5.12}}, "kan ik niet lezen"),
+    ("voice", {"voice": {"file_id": "v", "file_unique_id": "v", "duration": 4}}, "Spraakberichten"),
+    ("unknown command", {"text": "/foo"}, "/help"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "expected"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+async def test_bad_input_at_a_button_step(
+    harness: Harness,
+    core: FakeTelegram,
+    clock: FrozenClock,
+    name: str,
+    content: dict[str, Any],
+    expected: str,
+) -> None:
+    await setup_people(harness, clock)
+    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.tap(PATIENT, "Overslaan")
+    before = await conversation(harness.app)
+    count = len(core.to_chat(PATIENT))
+    core.user_message(PATIENT, **content)
+    await harness.pump()
+    after = await conversation(harness.app)
+    assert after == before
+    new = core.to_chat(PATIENT)[count:]
+    assert len(new) == 2, name
+    assert expected in new[0].text
+    assert "Welk cijfer" in new[1].text and new[1].buttons  # the question again
+    assert core.errors == []
+
+
+async def test_free_text_bad_inputs(harness: Harness, core: FakeTelegram, clock: FrozenClock) -> None:
+    await setup_people(harness, clock)
+    await harness.tap(PATIENT, "Ja, ik doe mee")
+    before = await conversation(harness.app)
+    await harness.say(PATIENT, "🙂🙂")
+    await harness.say(PATIENT, "woord " * 600)  # 3600 characters: over our limit, within Telegram's
+    assert await conversation(harness.app) == before
+    texts = [m.text for m in core.to_chat(PATIENT)[-4:]]
+    assert "begrijp ik niet" in texts[0] and "te lang" in texts[2]
+
+
+async def test_edited_message_is_explained_not_applied(
+    harness: Harness, core: FakeTelegram, clock: FrozenClock
+) -> None:
+    await setup_people(harness, clock)
+    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.say(PATIENT, "Mijn familie")
+    before = await conversation(harness.app)
+    core.user_edits(PATIENT, message_id=1, text="Mijn werk")
+    await harness.pump()
+    assert await conversation(harness.app) == before
+    assert before["answers"]["what_matters"] == "Mijn familie"
+    assert "aangepast" in core.to_chat(PATIENT)[-2].text
+
+
+async def test_commands_mid_flow(harness: Harness, core: FakeTelegram, clock: FrozenClock) -> None:
+    await setup_people(harness, clock)
+    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.tap(PATIENT, "Overslaan")
+    await harness.tap(PATIENT, "6")
+    state = await conversation(harness.app)
+    await harness.say(PATIENT, "/help")
+    assert "/terug" in core.to_chat(PATIENT)[-2].text and "Wilt u dit bespreken" in core.last_to(PATIENT).text
+    assert await conversation(harness.app) == state
+    await harness.say(PATIENT, "/terug")
+    assert (await conversation(harness.app))["step"] == "lichaamsfuncties.score"
+    await harness.say(PATIENT, "/start")
+    assert "al bezig" in core.to_chat(PATIENT)[-2].text
+    await harness.say(PATIENT, "/pauze")
+    assert "stoppen even" in core.last_to(PATIENT).text
+    await harness.say(PATIENT, "/verder")
+    assert "Welkom terug" in core.to_chat(PATIENT)[-2].text
+    await harness.say(PATIENT, "/pauze")
+    await harness.say(PATIENT, "7")  # any answer after a pause simply continues
+    conv = await conversation(harness.app)
+    assert conv["answers"]["lichaamsfuncties.score"] == 7 and conv["step"] == "lichaamsfuncties.talk"
+
+
+async def test_old_button_and_double_tap(harness: Harness, core: FakeTelegram, clock: FrozenClock) -> None:
+    await setup_people(harness, clock)
+    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.tap(PATIENT, "Overslaan")
+    score_question = core.last_question(PATIENT)
+    old_nine = dict(score_question.buttons)["9"]  # kept: a second phone may still show it
+    core.user_taps(PATIENT, score_question, "4")
+    core.user_taps(PATIENT, score_question, "4")  # a double tap arrives right after
+    count = len(core.to_chat(PATIENT))
+    await harness.pump()
+    conv = await conversation(harness.app)
+    assert conv["answers"]["lichaamsfuncties.score"] == 4 and conv["step"] == "lichaamsfuncties.talk"
+    assert len(core.to_chat(PATIENT)) == count + 1  # one new question, no noise for the double tap
+    assert core.callback_answers[-1].get("text") == "Uw antwoord staat er al."
+    assert score_question.reply_markup is None  # the bot took the buttons away
+    core.user_taps(PATIENT, score_question, data=old_nine)  # an old button, much later
+    await harness.pump()
+    assert (await conversation(harness.app))["answers"]["lichaamsfuncties.score"] == 4
+    assert "eerdere vraag" in core.to_chat(PATIENT)[-2].text
+
+
+async def test_malformed_callback_data(harness: Harness, core: FakeTelegram, clock: FrozenClock) -> None:
+    await setup_people(harness, clock)
+    before = await conversation(harness.app)
+    core.user_taps(PATIENT, core.last_question(PATIENT), data="q:notanumber")
+    core.user_taps(PATIENT, core.last_question(PATIENT), data="something-else")
+    await harness.pump()
+    assert await conversation(harness.app) == before
+    assert "eerdere vraag" in core.to_chat(PATIENT)[-2].text
+
+
+async def test_redelivered_update_is_applied_once(
+    harness: Harness, core: FakeTelegram, clock: FrozenClock
+) -> None:
+    await setup_people(harness, clock)
+    await harness.tap(PATIENT, "Ja, ik doe mee")
+    core.user_sends(PATIENT, "Gezond blijven")
+    raw = core.pending[0]
+    await harness.pump()
+    await harness.feed(raw)  # Telegram delivers it again after a crash
+    conv = await conversation(harness.app)
+    assert conv["step"] == "lichaamsfuncties.score"  # not applied to the next question
+    assert conv["answers"]["what_matters"] == "Gezond blijven"
+
+
+async def test_restart_resumes_exactly_where_they_were(
+    harness: Harness, core: FakeTelegram, clock: FrozenClock, settings: Any
+) -> None:
+    await setup_people(harness, clock)
+    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.say(PATIENT, "Mijn hond")
+    await harness.tap(PATIENT, "5")
+    # Simulate a crash after the answer was committed but before the next question was shown.
+    patient = await harness.app.repo.patient_by_telegram(PATIENT)
+    await harness.app.db.execute(
+        "UPDATE conversations SET prompted_seq = 0 WHERE patient_id = ?", (patient.id,)
+    )
+    await harness.app.close()
+
+    app2 = await build_app(settings, clock)
+    try:
+        h2 = Harness(app2, core)
+        count = len(core.to_chat(PATIENT))
+        await resume_after_restart(app2, h2.responder)
+        resent = core.to_chat(PATIENT)[count:]
+        assert len(resent) == 1 and "Wilt u dit bespreken" in resent[0].text
+        await resume_after_restart(app2, h2.responder)  # a second restart: nothing again
+        assert len(core.to_chat(PATIENT)) == count + 1
+        await h2.tap(PATIENT, "Ja")
+        conv = await conversation(app2)
+        assert (
+            conv["answers"]["lichaamsfuncties.score"] == 5 and conv["answers"]["what_matters"] == "Mijn hond"
+        )
+        assert conv["step"] == "lichaamsfuncties.hard"
+    finally:
+        await app2.close()
+        harness.app.db = app2.db  # the fixture closes it again harmlessly
+
+
+async def test_stop_and_start_again(harness: Harness, core: FakeTelegram, clock: FrozenClock) -> None:
+    await setup_people(harness, clock)
+    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.say(PATIENT, "/stop")
+    assert "U bent gestopt" in core.last_to(PATIENT).text
+    await harness.say(PATIENT, "hallo")
+    assert "/start" in core.last_to(PATIENT).text
+    await harness.say(PATIENT, "/start")
+    assert "Wat is nu echt belangrijk" in core.last_to(PATIENT).text
+
+
+async def test_declined_consent_then_start(harness: Harness, core: FakeTelegram, clock: FrozenClock) -> None:
+    await setup_people(harness, clock)
+    await harness.tap(PATIENT, "Nee, liever niet")
+    assert "geen vragen" in core.last_to(PATIENT).text
+    await harness.say(PATIENT, "toch wel")
+    assert "/start" in core.last_to(PATIENT).text
+    await harness.say(POH, "/agenda")
+    assert "wil niet meedoen" in core.last_to(POH).text
+    await harness.say(PATIENT, "/start")
+    assert "Doet u mee?" in core.last_to(PATIENT).text
+
+
+async def test_erase_after_confirmation(harness: Harness, core: FakeTelegram, clock: FrozenClock) -> None:
+    info = await setup_people(harness, clock)
+    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.say(PATIENT, "Mijn geheime antwoord")
+    await harness.say(PATIENT, "/wis")
+    assert "Wilt u al uw gegevens wissen?" in core.last_to(PATIENT).text
+    await harness.tap(PATIENT, "Nee, niet wissen")
+    assert (await conversation(harness.app))["answers"]["what_matters"] == "Mijn geheime antwoord"
+    await harness.say(PATIENT, "/wis")
+    await harness.tap(PATIENT, "Ja, alles wissen")
+    assert "gewist" in core.last_to(PATIENT).text
+    consult_id = info["patient"].consult_id
+    assert await harness.app.repo.answers(consult_id) == {}
+    assert await harness.app.repo.patient_by_telegram(PATIENT) is None
+    patient = await harness.app.repo.get_patient(info["patient"].patient_id)
+    assert patient.display_name is None and patient.telegram_user_id is None and patient.status == "erased"
+    await harness.say(PATIENT, "hallo?")
+    assert "uitnodiging" in core.last_to(PATIENT).text
+    await harness.say(POH, "/agenda")
+    assert "gewist door patiënt" in core.last_to(POH).text
+    text = await harness.app.agenda.text(consult_id, include_name=True)
+    assert "geheime" not in text and "gewist" in text
+
+
+async def test_poh_agenda_list_and_open(harness: Harness, core: FakeTelegram, clock: FrozenClock) -> None:
+    await setup_people(harness, clock)
+    await harness.say(POH, "/agenda")
+    listing = core.last_to(POH)
+    assert "#1 · dinsdag 1 december om 14:30 · uitgenodigd" in listing.text
+    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.say(POH, "/agenda")
+    assert "bezig" in core.last_to(POH).text
+    await harness.tap(POH, "#1")
+    opened = core.last_to(POH).text
+    assert "Agenda voorgesprek #1" in opened and "Status: bezig" in opened
+    await harness.say(POH, "iets anders")
+    assert "/agenda" in core.last_to(POH).text
+    core.user_taps(POH, listing, data="ag:999")
+    await harness.pump()
+    assert "kan ik niet vinden" in core.last_to(POH).text
+
+
+async def test_poh_cannot_open_other_practice(
+    harness: Harness, core: FakeTelegram, clock: FrozenClock
+) -> None:
+    await setup_people(harness, clock)
+    other = await harness.app.repo.add_practice("Andere praktijk", clock.now())
+    invite = await harness.app.invites.invite_clinician(other, "Bob")
+    await harness.say(5002, f"/start {invite.token}")
+    core.user_taps(5002, core.last_to(5002), data="ag:1") if core.last_to(5002).buttons else None
+    core.user_message(5002, text="x")
+    await harness.pump()
+    from bot.storage.repo import Clinician
+
+    bob = await harness.app.repo.clinician_by_telegram(5002)
+    assert isinstance(bob, Clinician)
+    reply = await harness.app.clinicians.open(bob, 1)
+    assert "kan ik niet vinden" in reply.messages[0].text
+
+
+async def test_group_chat_is_refused_kindly(harness: Harness, core: FakeTelegram) -> None:
+    core.user_message(PATIENT, chat_type="group", text="/start")
+    await harness.pump()
+    assert "één persoon" in core.sent[-1].text
+
+
+async def test_long_agenda_is_split_under_the_limit(
+    harness: Harness, core: FakeTelegram, clock: FrozenClock
+) -> None:
+    await setup_people(harness, clock)
+    long = "Ik wil graag praten over " + " ".join(f"zorg{i}" for i in range(300))  # about 2000 chars
+    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.say(PATIENT, long[:1990])
+    for _dim in DIMS:
+        await harness.tap(PATIENT, "2")
+        await harness.tap(PATIENT, "Ja")
+        await harness.tap(PATIENT, "Geld")
+        await harness.tap(PATIENT, "Klaar")
+        await harness.say(PATIENT, long[:1990])
+    await harness.say(PATIENT, long[:1990])
+    await harness.tap(PATIENT, "Klaar")
+    agenda = core.to_chat(POH)[1:]
+    assert len(agenda) >= 4
+    assert all(len(m.text) <= 4096 for m in agenda)
+    assert sum(m.text.count("zorg299") for m in agenda) == 0  # cut at 1990 chars by us, not by Telegram
+    assert sum(m.text.count("zorg1 ") for m in agenda) == 8  # every long answer arrived whole
+    assert core.errors == []
+
+
+async def test_unhandled_error_is_kind_and_logged_without_text(
+    harness: Harness, core: FakeTelegram, clock: FrozenClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    await setup_people(harness, clock)
+
+    async def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("secret patient words in an exception")
+
+    harness.app.patients.handle = broken  # type: ignore[method-assign]
+    await harness.say(PATIENT, "mijn geheime tekst")
+    assert "Er ging iets mis" in core.last_to(PATIENT).text
+    assert "RuntimeError" in caplog.text
+    assert "geheime" not in caplog.text and str(PATIENT) not in caplog.text

@@ -47,9 +47,9 @@ class Harness:
         self.app = app
         self.core = core
         self.bot = Bot(core.token, session=FakeSession(core))
-        self.dp: Dispatcher
-        self.responder: Responder
-        self.dp, self.responder = build_dispatcher(app, self.bot)
+        wiring = build_dispatcher(app, self.bot)
+        self.dp: Dispatcher = wiring.dp
+        self.responder: Responder = wiring.responder
 
     async def pump(self) -> int:
         """Feed every pending update to the dispatcher, as polling would; returns the count."""

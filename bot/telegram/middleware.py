@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import traceback
 from collections.abc import Awaitable, Callable
@@ -32,11 +33,19 @@ class UpdateGuard(BaseMiddleware):
     - skips an update that was already applied (Telegram redelivers after a crash);
     - finds the actor (clinician, patient or nobody) and passes it to handlers;
     - catches every error: logs its type and frames (never the message text) and answers
-      the user kindly; the transaction of the failed step was rolled back, nothing half-done.
+      the user kindly; the transaction of the failed step was rolled back, nothing half-done;
+    - runs each update in its own task, shielded: a shutdown lets it finish (``drain``)
+      instead of cancelling it between sending a message and recording that it was sent.
     """
 
     def __init__(self, app: App) -> None:
         self.app = app
+        self.inflight: set[asyncio.Task[Any]] = set()
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait for updates still being handled (at shutdown)."""
+        if self.inflight:
+            await asyncio.wait(set(self.inflight), timeout=timeout)
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
@@ -44,6 +53,13 @@ class UpdateGuard(BaseMiddleware):
         if await repo.is_processed(event.update_id):
             log.info("update %s was already handled; skipped", event.update_id)
             return None
+        task = asyncio.create_task(self._handle(handler, event, data))
+        self.inflight.add(task)
+        task.add_done_callback(self.inflight.discard)
+        return await asyncio.shield(task)
+
+    async def _handle(self, handler: Handler, event: Update, data: dict[str, Any]) -> Any:
+        repo = self.app.repo
         user_id, chat_id = _user_and_chat(event)
         data["actor"] = await self.app.onboarding.identify(user_id) if user_id else None
         data["update_id"] = event.update_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -36,12 +37,20 @@ def make_bot(settings: Settings) -> Bot:
     )
 
 
-def build_dispatcher(app: App, bot: Bot) -> tuple[Dispatcher, Responder]:
+@dataclass(frozen=True)
+class Wiring:
+    dp: Dispatcher
+    responder: Responder
+    guard: UpdateGuard
+
+
+def build_dispatcher(app: App, bot: Bot) -> Wiring:
     channel = TelegramChannel(bot)
     app.attach_channel(channel)
     responder = Responder(app, channel)
+    guard = UpdateGuard(app)
     dp = Dispatcher()
-    dp.update.outer_middleware(UpdateGuard(app))
+    dp.update.outer_middleware(guard)
     dp.include_routers(*build_routers(responder))
 
     async def on_startup(bot: Bot) -> None:
@@ -52,7 +61,7 @@ def build_dispatcher(app: App, bot: Bot) -> tuple[Dispatcher, Responder]:
         await resume_after_restart(app, responder)
 
     dp.startup.register(on_startup)
-    return dp, responder
+    return Wiring(dp, responder, guard)
 
 
 async def resume_after_restart(app: App, responder: Responder) -> None:
@@ -70,17 +79,26 @@ async def resume_after_restart(app: App, responder: Responder) -> None:
 
 
 async def run_polling(app: App) -> None:
-    bot = make_bot(app.settings)
-    dp, _ = build_dispatcher(app, bot)
-    me = await bot.get_me()
-    log.info("bot @%s starts polling", me.username)
+    try:
+        bot = make_bot(app.settings)
+    except BaseException:
+        await app.close()
+        raise
+    wiring = build_dispatcher(app, bot)
     assert app.outbox is not None
     wakeups = start_wakeups(app.outbox, app.settings.outbox_interval_seconds)
     try:
+        me = await bot.get_me()
+        log.info("bot @%s starts polling", me.username)
         # Updates are handled one after another: aiogram then confirms an update's offset only
         # after it was handled, so a crash never loses an acknowledged answer.
-        await dp.start_polling(bot, handle_as_tasks=False, handle_signals=True, close_bot_session=True)
+        await wiring.dp.start_polling(
+            bot, handle_as_tasks=False, handle_signals=True, close_bot_session=False
+        )
     finally:
+        # SIGTERM/SIGINT: polling has stopped; let the update in hand finish, then close.
         wakeups.shutdown(wait=False)
+        await wiring.guard.drain()
+        await bot.session.close()
         await app.close()
         log.info("bot stopped")

@@ -1,0 +1,102 @@
+"""The terminal demo with an answers file, storage guarantees and invite tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.app import App, build_app
+from bot.clock import FrozenClock
+from bot.config import Settings
+from bot.content import DEFAULT_CONTENT_DIR
+from bot.services.invites import hash_token
+from tests.conftest import make_practice
+
+EXAMPLE = DEFAULT_CONTENT_DIR / "examples" / "demo_answers.yaml"
+
+
+async def test_demo_with_answers_file_prints_the_agenda(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "demo", "--answers", str(EXAMPLE), "--db", str(tmp_path / "d.sqlite3"),
+        cwd=tmp_path, env={**os.environ}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out_b, err = await proc.communicate()
+    out = out_b.decode()
+    assert proc.returncode == 0, err.decode()
+    agenda = out.split("The agenda as the POH receives it:")[1]
+    assert "Status: klaar" in agenda
+    assert agenda.index("1. mijn knie") < agenda.index("2. 🤕 Pijn") < agenda.index("Levensgebieden")
+    assert "Lichaamsfuncties: 4 · wil bespreken · laag" in agenda
+    assert "Moeilijk: Pijn, Slapen" in agenda
+    assert "Kwaliteit van leven: 5 · wil bespreken · laag" in agenda and "Moeilijk: Geld" in agenda
+    assert '"Dat ik weer kan fietsen met mijn kleinzoon"' in agenda
+    assert "- de nieuwe pillen" in agenda
+    assert "Traceback" not in out + err.decode()
+
+
+async def test_demo_stops_early_with_exit_code_2(tmp_path: Path) -> None:
+    answers = tmp_path / "a.yaml"
+    answers.write_text("answers:\n  - Ja, ik doe mee\n  - /pauze\n", encoding="utf-8")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "demo", "--answers", str(answers), cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 2
+    assert "Status: bezig" in out.decode()
+
+
+async def test_migrations_wal_and_restart(settings: Settings, clock: FrozenClock) -> None:
+    app = await build_app(settings, clock)
+    await app.repo.add_practice("P", clock.now())
+    assert await app.db.migrate() == []  # idempotent
+    mode = await app.db.fetchone("PRAGMA journal_mode")
+    assert mode[0] == "wal"
+    await app.close()
+    with sqlite3.connect(settings.database_path) as db:
+        versions = [r[0] for r in db.execute("SELECT version FROM schema_migrations")]
+    assert versions == [1]
+    app2 = await build_app(settings, clock)
+    assert [p.name for p in await app2.repo.list_practices()] == ["P"]
+    await app2.close()
+
+
+async def test_transaction_rolls_back_everything(app: App, clock: FrozenClock) -> None:
+    with pytest.raises(RuntimeError):
+        async with app.repo.transaction():
+            await app.repo.add_practice("half", clock.now())
+            raise RuntimeError("boom")
+    assert await app.repo.list_practices() == []
+
+
+async def test_invite_tokens_are_random_hashed_single_use(app: App, clock: FrozenClock) -> None:
+    info = await make_practice(app, clock)
+    token = info["patient"].token
+    assert len(token) >= 32  # 24 random bytes = 192 bits
+    rows = await app.db.fetchall("SELECT token_hash FROM invites")
+    assert all(token not in r["token_hash"] for r in rows)
+    assert hash_token(token) in {r["token_hash"] for r in rows}
+    invite = await app.invites.valid_invite(token)
+    assert invite is not None and await app.repo.use_invite(invite.id, clock.now())
+    assert not await app.repo.use_invite(invite.id, clock.now())
+    assert await app.invites.valid_invite(token) is None
+    assert await app.invites.valid_invite("x" * 65) is None
+    other = await app.invites.invite_patient(info["practice_id"], info["consult_at"])
+    assert other.token != token
+
+
+async def test_follow_up_invite_reuses_the_patient(app: App, clock: FrozenClock) -> None:
+    info = await make_practice(app, clock)
+    follow = await app.invites.invite_patient(
+        info["practice_id"], info["consult_at"], patient_id=info["patient"].patient_id
+    )
+    assert follow.patient_id == info["patient"].patient_id and follow.consult_id != info["patient"].consult_id
+    with pytest.raises(ValueError):
+        await app.invites.invite_patient(info["practice_id"], info["consult_at"], patient_id=999)
+    with pytest.raises(ValueError):
+        await app.invites.invite_patient(info["practice_id"], info["consult_at"], clinician_id=999)

@@ -1,0 +1,215 @@
+"""End to end: the real ``python -m bot`` processes against a fake Bot API over HTTP.
+
+The practice is set up with the real CLI; the bot runs as ``python -m bot run`` with
+TELEGRAM_API_URL pointing at a fake Telegram server on 127.0.0.1. Halfway through the
+intake the bot is killed with SIGKILL at the worst moment (its answer is committed, the next
+question is on its way, the update not yet confirmed); the patient answers while it is down;
+after a restart they continue without repeating an answer and the POH gets the agenda.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sqlite3
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fake_telegram import ApiError, FakeBotAPIServer, FakeTelegram
+
+PATIENT = 734912345
+POH = 512345678
+DIM_NAMES = ["Lichaamsfuncties", "Mentaal welbevinden", "Zingeving", "Kwaliteit van leven", "Meedoen",
+             "Dagelijks functioneren"]
+SECRET_WORDS = "mijn kleinkinderen in Zeeland"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[tuple[FakeTelegram, FakeBotAPIServer]]:
+    core = FakeTelegram()
+    server = FakeBotAPIServer(core)
+    await server.start()
+    yield core, server
+    await server.stop()
+
+
+def bot_env(tmp_path: Path, core: FakeTelegram, server: FakeBotAPIServer) -> dict[str, str]:
+    return {
+        **os.environ,
+        "BOT_TOKEN": core.token,
+        "BOT_USERNAME": core.username,
+        "TELEGRAM_API_URL": server.base_url,
+        "DATABASE_PATH": str(tmp_path / "e2e.sqlite3"),
+        "LOG_LEVEL": "INFO",
+        "OUTBOX_INTERVAL_SECONDS": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+async def cli(env: dict[str, str], cwd: Path, *args: str) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args, env=env, cwd=cwd,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    return out.decode()
+
+
+class BotProcess:
+    def __init__(self, env: dict[str, str], cwd: Path, log: Path) -> None:
+        self.env, self.cwd, self.log = env, cwd, log
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        with self.log.open("ab") as fh:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "run", env=self.env, cwd=self.cwd, stdout=fh, stderr=fh,
+            )
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+
+    async def wait(self, timeout: float = 15) -> int:
+        assert self.proc is not None
+        return await asyncio.wait_for(self.proc.wait(), timeout)
+
+
+async def test_intake_survives_sigkill_and_reaches_the_poh(
+    tmp_path: Path, fake: tuple[FakeTelegram, FakeBotAPIServer]
+) -> None:
+    core, server = fake
+    env = bot_env(tmp_path, core, server)
+    assert "practice 1" in await cli(env, tmp_path, "practice", "add", "Huisartsenpraktijk De Linde")
+    poh_link = await cli(env, tmp_path, "invite", "clinician", "--practice", "1", "--name", "Anna (POH)")
+    patient_link = await cli(env, tmp_path, "invite", "patient", "--practice", "1",
+                             "--consult", "2026-12-01 14:30", "--name", "J. de Vries")
+    token_re = re.compile(rf"https://t\.me/{core.username}\?start=([A-Za-z0-9_-]{{32}})")
+    poh_token = token_re.search(poh_link).group(1)  # type: ignore[union-attr]
+    patient_token = token_re.search(patient_link).group(1)  # type: ignore[union-attr]
+
+    bot = BotProcess(env, tmp_path, tmp_path / "bot.log")
+    await bot.start()
+    try:
+        core.user_sends(POH, f"/start {poh_token}")
+        await core.wait_sent(POH, 1, timeout=30)  # includes the process start-up
+
+        async def answer(action: Any) -> None:
+            count = len(core.to_chat(PATIENT))
+            action()
+            await core.wait_sent(PATIENT, count + 1)
+
+        def tap(label: str) -> Any:
+            return lambda: core.user_taps(PATIENT, core.last_question(PATIENT), label)
+
+        def say(text: str) -> Any:
+            return lambda: core.user_sends(PATIENT, text)
+
+        await answer(say(f"/start {patient_token}"))
+        assert "Doet u mee?" in core.last_to(PATIENT).text
+        await answer(tap("Ja, ik doe mee"))
+        await answer(say(f"Tijd met {SECRET_WORDS}"))
+        for score in ("3", "8"):
+            await answer(tap(score))
+            if score == "3":
+                await answer(tap("Ja"))
+                core.user_taps(PATIENT, core.last_question(PATIENT), "Pijn")
+                await answer(tap("Klaar"))  # the Pijn toggle edits; Klaar asks the next question
+                await answer(say("Mijn knie wil niet meer"))
+            else:
+                await answer(tap("Nee"))
+        await answer(tap("7"))  # Zingeving
+
+        # Kill the bot the moment it sends the next question, before it hears back.
+        def kill_on_fourth(method: str, params: dict[str, Any]) -> ApiError | None:
+            if method == "sendmessage" and "(4 van 6)" in str(params.get("text")):
+                bot.kill()
+                core.inject = None
+            return None
+
+        core.inject = kill_on_fourth
+        count = len(core.to_chat(PATIENT))
+        core.user_taps(PATIENT, core.last_question(PATIENT), "Nee")  # Zingeving: no talk
+        assert await bot.wait() == -signal.SIGKILL
+        fourth = core.to_chat(PATIENT)[count:]
+        assert len(fourth) == 1 and "(4 van 6)" in fourth[0].text
+
+        # While the bot is down, the patient answers the question they see.
+        core.user_taps(PATIENT, fourth[0], "6")
+        before_restart = len(core.to_chat(PATIENT))
+        await bot.start()
+        await core.wait_for(lambda: any("Kwaliteit van leven\nWilt u" in m.text
+                                        for m in core.to_chat(PATIENT)[before_restart:]), timeout=30)
+        after = [m.text for m in core.to_chat(PATIENT)[before_restart:]]
+        # Nothing already answered is asked again; at most the open question is shown once more.
+        for name in DIM_NAMES[:3]:
+            assert not any(name in text for text in after), after
+        assert sum("(4 van 6)" in text for text in after) <= 1
+
+        await answer(tap("Ja"))  # Kwaliteit van leven: wants to talk (score 6 is not low)
+        for _ in DIM_NAMES[4:]:
+            await answer(tap("9"))
+            await answer(tap("Nee"))
+        await answer(say("de uitslag van mijn bloed\nmijn knie"))
+        core.user_taps(PATIENT, core.last_question(PATIENT), "mijn knie")
+        await core.wait_for(lambda: core.callback_answers and len(core.callback_answers) > 0)
+        await answer(tap("Klaar"))
+        assert "dinsdag 1 december om 14:30" in core.last_to(PATIENT).text
+
+        agenda_msgs = await core.wait_for(
+            lambda: [m for m in core.to_chat(POH) if "Agenda voorgesprek" in m.text], timeout=20
+        )
+        agenda = agenda_msgs[0].text
+        assert "1. mijn knie" in agenda
+        assert "Lichaamsfuncties: 3 · wil bespreken · laag" in agenda
+        assert "Kwaliteit van leven: 6 · wil bespreken" in agenda
+        assert "Zingeving: 7" in agenda and "Mentaal welbevinden: 8" in agenda
+        assert SECRET_WORDS in agenda and "Mijn knie wil niet meer" in agenda
+        assert "Vries" not in "".join(m.text for m in core.sent)
+        assert core.errors == []  # Telegram's limits were respected throughout
+
+        bot.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+        assert await bot.wait() == 0
+    finally:
+        if bot.proc and bot.proc.returncode is None:
+            bot.kill()
+            await bot.wait()
+
+    with sqlite3.connect(tmp_path / "e2e.sqlite3") as db:
+        answers = dict(db.execute("SELECT key, value_json FROM answers"))
+        sent = db.execute("SELECT status FROM outbox WHERE kind = 'agenda'").fetchall()
+    assert answers["kwaliteit_van_leven.score"] == "6" and answers["zingeving.talk"] == "false"
+    assert sent == [("sent",)]
+
+    log = (tmp_path / "bot.log").read_text()
+    assert "starts polling" in log and "already handled" in log  # the redelivered update was skipped
+    assert "Traceback" not in log
+    for private in (SECRET_WORDS, "knie", "Vries", str(PATIENT), str(POH), patient_token):
+        assert private not in log, private
+
+
+async def test_cli_help_and_errors(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_PATH": str(tmp_path / "cli.sqlite3")}
+    for args in (["--help"], ["run", "--help"], ["demo", "--help"], ["invite", "patient", "--help"],
+                 ["invite", "clinician", "--help"], ["practice", "add", "--help"], ["agenda", "--help"]):
+        out = await cli(env, tmp_path, *args)
+        assert "usage: python -m bot" in out
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "invite", "patient", "--practice", "9", "--consult", "2026-12-01 14:30",
+        env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await proc.communicate()
+    assert proc.returncode == 1 and b"no practice with id 9" in err
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", env={**env, "BOT_TOKEN": ""}, cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await proc.communicate()
+    assert proc.returncode != 0 and b"BOT_TOKEN is not set" in err

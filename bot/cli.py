@@ -64,8 +64,9 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.telegram.runner import run_polling
 
     if settings.bot_token is None:
-        print("error: BOT_TOKEN is not set. Put it in .env (see .env.example and the README).",
-              file=sys.stderr)
+        print(
+            "error: BOT_TOKEN is not set. Put it in .env (see .env.example and the README).", file=sys.stderr
+        )
         return 2
     await run_polling(await build_app(settings))
     return 0

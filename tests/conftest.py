@@ -12,11 +12,13 @@ from aiogram.types import Update
 from bot.app import App, build_app
 from bot.clock import FrozenClock
 from bot.config import Settings
+from bot.content import Catalog
 from bot.telegram.handlers import Responder
 from bot.telegram.runner import build_dispatcher
 from tests.fake_telegram import FakeSession, FakeTelegram
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # Monday morning in Amsterdam
+DIMS = [d.id for d in Catalog().dimensions]
 
 
 @pytest.fixture
@@ -96,4 +98,4 @@ async def make_practice(app: App, clock: FrozenClock, *, clinician: bool = True)
     return out
 
 
-__all__ = ["START", "Harness", "make_practice", "timedelta"]
+__all__ = ["DIMS", "START", "Harness", "make_practice", "timedelta"]

@@ -22,8 +22,18 @@ EXAMPLE = DEFAULT_CONTENT_DIR / "examples" / "demo_answers.yaml"
 
 async def test_demo_with_answers_file_prints_the_agenda(tmp_path: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "demo", "--answers", str(EXAMPLE), "--db", str(tmp_path / "d.sqlite3"),
-        cwd=tmp_path, env={**os.environ}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot",
+        "demo",
+        "--answers",
+        str(EXAMPLE),
+        "--db",
+        str(tmp_path / "d.sqlite3"),
+        cwd=tmp_path,
+        env={**os.environ},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out_b, err = await proc.communicate()
     out = out_b.decode()
@@ -43,8 +53,15 @@ async def test_demo_stops_early_with_exit_code_2(tmp_path: Path) -> None:
     answers = tmp_path / "a.yaml"
     answers.write_text("answers:\n  - Ja, ik doe mee\n  - /pauze\n", encoding="utf-8")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "demo", "--answers", str(answers), cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot",
+        "demo",
+        "--answers",
+        str(answers),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, _ = await proc.communicate()
     assert proc.returncode == 2

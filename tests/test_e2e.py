@@ -25,8 +25,14 @@ from tests.fake_telegram import ApiError, FakeBotAPIServer, FakeTelegram
 
 PATIENT = 734912345
 POH = 512345678
-DIM_NAMES = ["Lichaamsfuncties", "Mentaal welbevinden", "Zingeving", "Kwaliteit van leven", "Meedoen",
-             "Dagelijks functioneren"]
+DIM_NAMES = [
+    "Lichaamsfuncties",
+    "Mentaal welbevinden",
+    "Zingeving",
+    "Kwaliteit van leven",
+    "Meedoen",
+    "Dagelijks functioneren",
+]
 SECRET_WORDS = "mijn kleinkinderen in Zeeland"
 
 
@@ -54,8 +60,14 @@ def bot_env(tmp_path: Path, core: FakeTelegram, server: FakeBotAPIServer) -> dic
 
 async def cli(env: dict[str, str], cwd: Path, *args: str) -> str:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, env=env, cwd=cwd,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()
@@ -70,7 +82,14 @@ class BotProcess:
     async def start(self) -> None:
         with self.log.open("ab") as fh:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "run", env=self.env, cwd=self.cwd, stdout=fh, stderr=fh,
+                sys.executable,
+                "-m",
+                "bot",
+                "run",
+                env=self.env,
+                cwd=self.cwd,
+                stdout=fh,
+                stderr=fh,
             )
 
     def kill(self) -> None:
@@ -89,8 +108,18 @@ async def test_intake_survives_sigkill_and_reaches_the_poh(
     env = bot_env(tmp_path, core, server)
     assert "practice 1" in await cli(env, tmp_path, "practice", "add", "Huisartsenpraktijk De Linde")
     poh_link = await cli(env, tmp_path, "invite", "clinician", "--practice", "1", "--name", "Anna (POH)")
-    patient_link = await cli(env, tmp_path, "invite", "patient", "--practice", "1",
-                             "--consult", "2026-12-01 14:30", "--name", "J. de Vries")
+    patient_link = await cli(
+        env,
+        tmp_path,
+        "invite",
+        "patient",
+        "--practice",
+        "1",
+        "--consult",
+        "2026-12-01 14:30",
+        "--name",
+        "J. de Vries",
+    )
     token_re = re.compile(rf"https://t\.me/{core.username}\?start=([A-Za-z0-9_-]{{32}})")
     poh_token = token_re.search(poh_link).group(1)  # type: ignore[union-attr]
     patient_token = token_re.search(patient_link).group(1)  # type: ignore[union-attr]
@@ -145,8 +174,12 @@ async def test_intake_survives_sigkill_and_reaches_the_poh(
         core.user_taps(PATIENT, fourth[0], "6")
         before_restart = len(core.to_chat(PATIENT))
         await bot.start()
-        await core.wait_for(lambda: any("Kwaliteit van leven\nWilt u" in m.text
-                                        for m in core.to_chat(PATIENT)[before_restart:]), timeout=30)
+        await core.wait_for(
+            lambda: any(
+                "Kwaliteit van leven\nWilt u" in m.text for m in core.to_chat(PATIENT)[before_restart:]
+            ),
+            timeout=30,
+        )
         after = [m.text for m in core.to_chat(PATIENT)[before_restart:]]
         # Nothing already answered is asked again; at most the open question is shown once more.
         for name in DIM_NAMES[:3]:
@@ -197,19 +230,43 @@ async def test_intake_survives_sigkill_and_reaches_the_poh(
 
 async def test_cli_help_and_errors(tmp_path: Path) -> None:
     env = {**os.environ, "DATABASE_PATH": str(tmp_path / "cli.sqlite3")}
-    for args in (["--help"], ["run", "--help"], ["demo", "--help"], ["invite", "patient", "--help"],
-                 ["invite", "clinician", "--help"], ["practice", "add", "--help"], ["agenda", "--help"]):
+    for args in (
+        ["--help"],
+        ["run", "--help"],
+        ["demo", "--help"],
+        ["invite", "patient", "--help"],
+        ["invite", "clinician", "--help"],
+        ["practice", "add", "--help"],
+        ["agenda", "--help"],
+    ):
         out = await cli(env, tmp_path, *args)
         assert "usage: python -m bot" in out
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "invite", "patient", "--practice", "9", "--consult", "2026-12-01 14:30",
-        env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot",
+        "invite",
+        "patient",
+        "--practice",
+        "9",
+        "--consult",
+        "2026-12-01 14:30",
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     _, err = await proc.communicate()
     assert proc.returncode == 1 and b"no practice with id 9" in err
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", env={**env, "BOT_TOKEN": ""}, cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        env={**env, "BOT_TOKEN": ""},
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     _, err = await proc.communicate()
     assert proc.returncode != 0 and b"BOT_TOKEN is not set" in err

@@ -17,16 +17,9 @@ from bot.flows.model import (
     Text,
     Unsupported,
 )
+from tests.conftest import DIMS
 
 CTX = IntakeContext(practice_name="De Linde", consult_when="dinsdag 1 december om 14:30")
-DIMS = [
-    "lichaamsfuncties",
-    "mentaal_welbevinden",
-    "zingeving",
-    "kwaliteit_van_leven",
-    "meedoen",
-    "dagelijks_functioneren",
-]
 
 
 @pytest.fixture(scope="module")

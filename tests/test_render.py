@@ -25,13 +25,19 @@ def test_short_text_is_one_part() -> None:
     assert split_message("Agenda\n\nkort") == ["Agenda\n\nkort"]
 
 
+SENTENCE = "Ik heb pijn in mijn knie, vooral als ik de trap op loop"
+
+
 @pytest.mark.parametrize(
     ("text", "items"),
     [
         ("- mijn knie\n- de pillen\n", ["mijn knie", "de pillen"]),
         ("1. slapen\n2) eten", ["slapen", "eten"]),
         ("knie, pillen, geld", ["knie", "pillen", "geld"]),
-        ("Ik heb pijn in mijn knie, vooral als ik de trap op loop", ["Ik heb pijn in mijn knie, vooral als ik de trap op loop"]),
+        (
+            "Ik heb pijn in mijn knie, vooral als ik de trap op loop",
+            ["Ik heb pijn in mijn knie, vooral als ik de trap op loop"],
+        ),
         ("knie; knie; Knie", ["knie"]),
         ("   ", []),
     ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -11,11 +12,13 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.content import Catalog
 from bot.flows.intake import IntakeEngine
+from bot.nlp.analyzer import Analyzer, lazy_analyzer
 from bot.services.agenda import AgendaService
 from bot.services.clinicians import ClinicianService
 from bot.services.invites import InviteService
 from bot.services.onboarding import Onboarding
 from bot.services.patients import PatientService
+from bot.services.safety import SafetyService
 from bot.storage import Database, Repository
 from scheduler.outbox import OutboxSender
 
@@ -33,12 +36,15 @@ class App:
     patients: PatientService
     clinicians: ClinicianService
     onboarding: Onboarding
+    safety: SafetyService
+    analyzer: Callable[[], Analyzer]
     outbox: OutboxSender | None = field(default=None)
 
     def attach_channel(self, channel: Channel) -> OutboxSender:
         """Wire the outbox to the channel that will deliver it."""
         self.outbox = OutboxSender(self.repo, channel, self.clock)
         self.outbox.register("agenda", self.clinicians.render_outbox_agenda)
+        self.outbox.register("alert", self.safety.render_alert)
         return self.outbox
 
     async def close(self) -> None:
@@ -56,11 +62,27 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
         max_text_chars=settings.max_answer_chars,
     )
     invites = InviteService(repo, clock, timedelta(hours=settings.invite_ttl_hours))
-    agenda = AgendaService(repo, catalog, settings.zone, settings.low_score_threshold)
-    patients = PatientService(repo, engine, catalog, clock, settings.zone)
+    analyzer = lazy_analyzer(settings.content_dir)
+    agenda = AgendaService(repo, catalog, settings.zone, settings.low_score_threshold, analyzer)
+    safety = SafetyService(repo, analyzer, catalog, clock, agenda.when)
+    patients = PatientService(repo, engine, catalog, clock, settings.zone, safety)
     clinicians = ClinicianService(repo, agenda, catalog, clock)
-    onboarding = Onboarding(repo, invites, patients, clinicians, catalog, clock)
-    return App(settings, clock, catalog, db, repo, engine, invites, agenda, patients, clinicians, onboarding)
+    onboarding = Onboarding(repo, invites, patients, clinicians, catalog, clock, safety)
+    return App(
+        settings,
+        clock,
+        catalog,
+        db,
+        repo,
+        engine,
+        invites,
+        agenda,
+        patients,
+        clinicians,
+        onboarding,
+        safety,
+        analyzer,
+    )
 
 
 def setup_logging(level: str) -> None:

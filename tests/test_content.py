@@ -13,7 +13,17 @@ from bot.content import Catalog, ContentError
 from bot.flows.intake import expand_steps
 
 ROOT = Path(__file__).resolve().parent.parent
-PATIENT_FREE = ("clinician.", "weekdays", "months", "date_", "demo.", "commands.")
+PATIENT_FREE = (
+    "clinician.",
+    "weekdays",
+    "months",
+    "date_",
+    "demo.",
+    "commands.",
+    "agenda.",
+    "safety.flags",
+    "safety.route_names",
+)
 
 
 def patient_texts(catalog: Catalog) -> Iterator[tuple[str, str]]:

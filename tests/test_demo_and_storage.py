@@ -17,6 +17,7 @@ from bot.content import DEFAULT_CONTENT_DIR
 from bot.services.invites import hash_token
 from tests.conftest import make_practice
 
+MIGRATIONS = Path(__file__).resolve().parent.parent / "bot" / "storage" / "migrations"
 EXAMPLE = DEFAULT_CONTENT_DIR / "examples" / "demo_answers.yaml"
 
 
@@ -42,8 +43,8 @@ async def test_demo_with_answers_file_prints_the_agenda(tmp_path: Path) -> None:
     assert "Status: klaar" in agenda
     assert agenda.index("1. mijn knie") < agenda.index("2. 🤕 Pijn") < agenda.index("Levensgebieden")
     assert "Lichaamsfuncties: 4 · wil bespreken · laag" in agenda
-    assert "Moeilijk: Pijn, Slapen" in agenda
-    assert "Kwaliteit van leven: 5 · wil bespreken · laag" in agenda and "Moeilijk: Geld" in agenda
+    assert "Thema's: Pijn, Slapen" in agenda
+    assert "Kwaliteit van leven: 5 · wil bespreken · laag" in agenda and "Thema's: Geld" in agenda
     assert '"Dat ik weer kan fietsen met mijn kleinzoon"' in agenda
     assert "- de nieuwe pillen" in agenda
     assert "Traceback" not in out + err.decode()
@@ -77,7 +78,8 @@ async def test_migrations_wal_and_restart(settings: Settings, clock: FrozenClock
     await app.close()
     with sqlite3.connect(settings.database_path) as db:
         versions = [r[0] for r in db.execute("SELECT version FROM schema_migrations")]
-    assert versions == [1]
+    shipped = sorted(int(p.name.split("_")[0]) for p in MIGRATIONS.glob("*.sql"))
+    assert versions == shipped and shipped[0] == 1
     app2 = await build_app(settings, clock)
     assert [p.name for p in await app2.repo.list_practices()] == ["P"]
     await app2.close()

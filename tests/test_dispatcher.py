@@ -104,7 +104,7 @@ async def test_full_intake_reaches_the_poh(harness: Harness, core: FakeTelegram,
     agenda = "\n".join(m.text for m in core.to_chat(POH)[1:])
     assert "gesprek #1 is klaar" in agenda
     assert agenda.index("1. mijn rug") < agenda.index("2. 🤝 Meedoen") < agenda.index("Lichaamsfuncties: 3")
-    assert "Moeilijk: Pijn, Slapen" in agenda
+    assert "Thema's: Pijn, Slapen" in agenda
     assert '"Mijn rug speelt op bij het traplopen"' in agenda
     assert "Mijn tuin en mijn kleinkinderen" in agenda
     # The display name is for the POH in the CLI only: never through Telegram.

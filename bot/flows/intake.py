@@ -37,6 +37,8 @@ DECLINED = "declined"
 BACK = "__back"
 SKIP = "__skip"
 FINISH = "__done"
+CONTINUE = "__go"
+WAIT = "__wait"
 
 STEP_TYPES = {"consent", "text", "scale", "yesno", "choices", "priorities", "end"}
 YES_WORDS = {"ja", "j", "jawel", "jazeker", "yes", "ok", "oke", "oké", "goed", "prima", "👍"}
@@ -76,6 +78,7 @@ class IntakeState:
     history: list[str] = field(default_factory=list)
     draft: list[str] = field(default_factory=list)
     last_choice: list[Any] | None = None
+    hold: bool = False  # the flow waits until the patient says they want to go on
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -183,9 +186,19 @@ class IntakeEngine:
         new = replace(state, step=self.steps[0].key, seq=state.seq + 1, draft=[])
         return Result(state=new, messages=self.ask(new, ctx), changed=True)
 
+    def hold(self, state: IntakeState, ctx: IntakeContext, notes: Iterable[str]) -> Result:
+        """Stop the flow after ``notes`` (e.g. where to get help now); go on only when the patient
+        taps to continue. Answers stay as they are."""
+        new = replace(state, hold=True, seq=state.seq + 1)
+        return Result(new, self.ask(new, ctx, notes), changed=True)
+
     def ask(self, state: IntakeState, ctx: IntakeContext, prefix: Iterable[str] = ()) -> list[OutMessage]:
         """The current question (again), after optional short notes."""
         notes = [OutMessage(text=p) for p in prefix]
+        if state.hold:
+            b = self.catalog.t
+            buttons = ((Button(b("buttons.go_on"), CONTINUE),), (Button(b("buttons.not_now"), WAIT),))
+            return [*notes, OutMessage(b("safety.continue"), buttons=buttons, seq=state.seq)]
         if state.step == DONE:
             return [*notes, OutMessage(self.catalog.t("already_done", when=ctx.consult_when))]
         if state.step == DECLINED:
@@ -193,6 +206,8 @@ class IntakeEngine:
         return [*notes, self._question(state, ctx)]
 
     def handle(self, state: IntakeState, inp: Input, ctx: IntakeContext) -> Result:
+        if state.hold:
+            return self._held(state, inp, ctx)
         if state.step in (DONE, DECLINED):
             if isinstance(inp, Command) and inp.name == "back" and state.step == DONE:
                 return Result(state, [OutMessage(self.catalog.t("bad.nothing_to_undo"))])
@@ -238,6 +253,16 @@ class IntakeEngine:
         return out
 
     # -- transitions ----------------------------------------------------------------
+    def _held(self, state: IntakeState, inp: Input, ctx: IntakeContext) -> Result:
+        if isinstance(inp, Choice) and inp.seq == state.seq and inp.value == CONTINUE:
+            new = replace(state, hold=False, seq=state.seq + 1, last_choice=[state.seq, CONTINUE])
+            return Result(new, self.ask(new, ctx), changed=True)
+        if isinstance(inp, Choice) and inp.seq == state.seq and inp.value == WAIT:
+            return Result(state, [OutMessage(self.catalog.t("safety.wait"))])
+        if isinstance(inp, Choice) and inp.seq != state.seq:
+            return self._stale(state, inp, ctx)
+        return Result(state, self.ask(state, ctx))
+
     def _reask(self, state: IntakeState, ctx: IntakeContext, key: str, **params: Any) -> Result:
         return Result(state, self.ask(state, ctx, [self.catalog.t(key, **params)]))
 

@@ -31,9 +31,14 @@ class Command:
 
 @dataclass(frozen=True)
 class Unsupported:
-    """Something the flow cannot read: sticker, photo, voice, location, edited message..."""
+    """Something the flow cannot read: sticker, photo, voice, location, edited message...
+
+    ``text`` carries any words that came with it (an edit, a caption): the flow does not use
+    them as an answer, but the safety check still reads them.
+    """
 
     kind: str
+    text: str | None = None
 
 
 Input = Text | Choice | Command | Unsupported

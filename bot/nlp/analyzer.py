@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -202,11 +203,11 @@ class Analyzer:
 
     # -- the public API -------------------------------------------------------------------
     def analyze(self, text: str) -> Analysis:
-        doc = self.nlp(text)
         result = Analysis(text=text)
-        for sent in doc.sents:
-            toks = self._tokens(sent)
-            result.topics += self._topics(toks, sent.text.strip())
+        lines = [line for line in text.splitlines() if line.strip()]  # a new line is a new sentence
+        for doc in self.nlp.pipe(lines):
+            for sent in doc.sents:
+                result.topics += self._topics(self._tokens(sent), sent.text.strip())
         result.red_flags = self.red_flags(text)
         seen_domains: dict[str, None] = {}
         seen_themes: dict[str, None] = {}
@@ -348,6 +349,17 @@ class Analyzer:
             ):
                 return True
         return False
+
+
+@lru_cache(maxsize=4)
+def shared_analyzer(content_dir: Path = DEFAULT_CONTENT_DIR) -> Analyzer:
+    """One analyzer per content folder and process: it is read-only once built."""
+    return Analyzer(content_dir)
+
+
+def lazy_analyzer(content_dir: Path = DEFAULT_CONTENT_DIR) -> Callable[[], Analyzer]:
+    """An analyzer built on first use (loading spaCy takes a second or two)."""
+    return lambda: shared_analyzer(content_dir)
 
 
 def sentence_text(toks: list[_Tok], s: int, e: int, start: int, end: int) -> str:

@@ -11,6 +11,7 @@ from bot.flows.model import OutMessage
 from bot.services.clinicians import ClinicianService
 from bot.services.invites import InviteService
 from bot.services.patients import PatientService
+from bot.services.safety import SafetyService
 from bot.storage.repo import Clinician, Invite, Patient, Repository
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,9 @@ class Onboarding:
         clinicians: ClinicianService,
         catalog: Catalog,
         clock: Clock,
+        safety: SafetyService,
     ) -> None:
+        self.safety = safety
         self.repo = repo
         self.invites = invites
         self.patients = patients
@@ -35,6 +38,12 @@ class Onboarding:
 
     def _note(self, chat_id: int, key: str) -> Reply:
         return Reply(chat_id, [OutMessage(self.catalog.t(key))])
+
+    def stranger(self, chat_id: int, text: str | None) -> Reply:
+        """Someone we do not know. Danger words still get the route at once (no data is kept)."""
+        flags = self.safety.detect(text) if text else []
+        notes = [OutMessage(n) for n in self.safety.notes(flags, practice_told=False)]
+        return Reply(chat_id, [*notes, OutMessage(self.catalog.t("unknown_user"))])
 
     async def identify(self, user_id: int) -> Clinician | Patient | None:
         clinician = await self.repo.clinician_by_telegram(user_id)

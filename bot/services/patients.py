@@ -28,7 +28,10 @@ from bot.flows.model import (
     RecordConsent,
     Result,
     SaveAnswer,
+    Text,
+    Unsupported,
 )
+from bot.services.safety import SafetyService
 from bot.storage.repo import Consult, Conversation, Patient, Repository
 
 log = logging.getLogger(__name__)
@@ -53,8 +56,15 @@ class KeyedLocks:
 
 class PatientService:
     def __init__(
-        self, repo: Repository, engine: IntakeEngine, catalog: Catalog, clock: Clock, zone: ZoneInfo
+        self,
+        repo: Repository,
+        engine: IntakeEngine,
+        catalog: Catalog,
+        clock: Clock,
+        zone: ZoneInfo,
+        safety: SafetyService,
     ) -> None:
+        self.safety = safety
         self.repo = repo
         self.engine = engine
         self.catalog = catalog
@@ -154,17 +164,28 @@ class PatientService:
         return self._reply(patient, result.messages, seq=result.state.seq)
 
     async def handle(self, patient: Patient, inp: Input, update_id: int | None = None) -> Reply:
+        words = inp.text if isinstance(inp, Text | Unsupported) else None
+        flags = self.safety.detect(words) if words else []
         async with self.locks(patient.id):
             patient = await self.repo.get_patient(patient.id) or patient
-            if patient.status == "stopped":
-                return self._note(patient, "stopped")
             loaded = await self._load(patient)
-            if loaded is None:
-                return self._note(patient, "unknown_user")
+            if patient.status == "stopped" or loaded is None:
+                reply = self._note(patient, "stopped" if loaded else "unknown_user")
+                if flags:
+                    told = await self.safety.record(patient, loaded[1].id if loaded else None, flags)
+                    notes = self.safety.notes(flags, practice_told=told)
+                    reply.messages[:0] = [OutMessage(n) for n in notes]
+                return reply
             conv, consult, state, ctx = loaded
             result = self.engine.handle(state, inp, ctx)
-            if result.changed or conv.paused:
-                await self._commit(patient, consult, result, update_id)
+            async with self.repo.transaction():
+                if flags:
+                    # Keep whatever the step stored, then stop the flow: the route first.
+                    told = await self.safety.record(patient, consult.id, flags)
+                    held = self.engine.hold(result.state, ctx, self.safety.notes(flags, practice_told=told))
+                    result = Result(held.state, held.messages, result.effects, changed=True)
+                if result.changed or conv.paused:
+                    await self._commit(patient, consult, result, update_id)
             return self._reply(patient, result.messages, seq=result.state.seq, toast=result.toast)
 
     async def command(self, patient: Patient, name: str, update_id: int | None = None) -> Reply:

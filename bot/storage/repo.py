@@ -198,6 +198,7 @@ class Repository:
             await self.db.execute("DELETE FROM conversations WHERE patient_id = ?", (patient_id,))
             await self.db.execute("DELETE FROM consents WHERE patient_id = ?", (patient_id,))
             await self.db.execute("DELETE FROM outbox WHERE patient_id = ?", (patient_id,))
+            await self.db.execute("DELETE FROM safety_events WHERE patient_id = ?", (patient_id,))
             await self.db.execute(
                 "UPDATE invites SET used_at = COALESCE(used_at, ?) WHERE patient_id = ?",
                 (iso(now), patient_id),
@@ -412,6 +413,21 @@ class Repository:
             "INSERT OR IGNORE INTO processed_updates (update_id, processed_at) VALUES (?, ?)",
             (update_id, iso(now)),
         )
+
+    # -- safety events ----------------------------------------------------------------
+    async def add_safety_event(
+        self, patient_id: int | None, consult_id: int | None, flag: str, route: str, now: datetime
+    ) -> None:
+        await self.db.execute(
+            "INSERT INTO safety_events (patient_id, consult_id, flag, route, at) VALUES (?, ?, ?, ?, ?)",
+            (patient_id, consult_id, flag, route, iso(now)),
+        )
+
+    async def safety_flags(self, consult_id: int) -> list[str]:
+        rows = await self.db.fetchall(
+            "SELECT DISTINCT flag FROM safety_events WHERE consult_id = ? ORDER BY flag", (consult_id,)
+        )
+        return [r["flag"] for r in rows]
 
     # -- outbox -----------------------------------------------------------------------
     async def enqueue(

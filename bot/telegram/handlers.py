@@ -68,7 +68,8 @@ def parse_message(message: Message) -> Input | str:
         if command is not None:
             return PATIENT_COMMANDS.get(command[0], "unknown")
         return Text(message.text)
-    return Unsupported(UNREADABLE_KINDS.get(message.content_type, str(message.content_type)))
+    kind = UNREADABLE_KINDS.get(message.content_type, str(message.content_type))
+    return Unsupported(kind, text=message.caption)
 
 
 def parse_choice(data: str | None) -> Choice:
@@ -157,7 +158,8 @@ def build_routers(responder: Responder) -> list[Router]:
 
     @patients.edited_message()
     async def patient_edit(message: Message, actor: Patient, update_id: int) -> None:
-        await responder.send(await app.patients.handle(actor, Unsupported("edited"), update_id))
+        edited = Unsupported("edited", text=message.text or message.caption)
+        await responder.send(await app.patients.handle(actor, edited, update_id))
 
     @patients.callback_query(F.data.in_({ERASE_YES, ERASE_NO}))
     async def patient_erase(callback: CallbackQuery, actor: Patient) -> None:
@@ -175,7 +177,7 @@ def build_routers(responder: Responder) -> list[Router]:
     @others.message()
     @others.edited_message()
     async def unknown_message(message: Message) -> None:
-        await responder.send(Reply(message.chat.id, [_note(app, "unknown_user")]))
+        await responder.send(app.onboarding.stranger(message.chat.id, message.text or message.caption))
 
     @others.callback_query()
     async def unknown_tap(callback: CallbackQuery) -> None:

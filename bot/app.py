@@ -93,3 +93,4 @@ def setup_logging(level: str) -> None:
     )
     # aiogram's per-update info lines are noise; its warnings and errors stay.
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -163,6 +163,39 @@ async def cmd_consults(args: argparse.Namespace, settings: Settings) -> int:
     return await _with_app(settings, work)
 
 
+async def cmd_nlp_analyze(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from bot.nlp.analyzer import Analyzer
+
+    analyzer = Analyzer(settings.content_dir)
+    for line in sys.stdin:
+        if line.strip():
+            print(json.dumps(analyzer.analyze(line.rstrip("\n")).to_json(), ensure_ascii=False), flush=True)
+    return 0
+
+
+async def cmd_nlp_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.content import Catalog
+    from bot.nlp.analyzer import Analyzer
+    from bot.nlp.evaluate import evaluate, format_report, load
+
+    report = evaluate(
+        Analyzer(settings.content_dir),
+        load(args.file),
+        [d.id for d in Catalog(settings.content_dir).dimensions],
+    )
+    print(format_report(report, show_misses=not args.quiet))
+    return 0 if report.passed() else 1
+
+
+async def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.bench import run_bench
+
+    print(run_bench(args.name, settings, args.repeat))
+    return 0
+
+
 # -- parser ----------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -211,6 +244,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", help='"YYYY-MM-DD HH:MM" (local)')
     p.add_argument("--limit", type=int, default=50)
     p.set_defaults(action=cmd_consults)
+
+    nlp = sub.add_parser("nlp", help="Dutch text analysis tools for content writers")
+    nsub = nlp.add_subparsers(dest="nlp_command", required=True, metavar="ACTION")
+    p = nsub.add_parser("analyze", help="read Dutch lines on stdin, write one JSON object per line")
+    p.set_defaults(action=cmd_nlp_analyze)
+    p = nsub.add_parser("evaluate", help="precision/recall/F1 on a labelled set; exit 1 below target")
+    p.add_argument("--file", type=Path, default=Path("tests/data/nlp_eval.yaml"), help="labelled YAML set")
+    p.add_argument("--quiet", action="store_true", help="leave out the list of misses")
+    p.set_defaults(action=cmd_nlp_evaluate)
+
+    p = sub.add_parser("bench", help="benchmarks that print figures")
+    p.add_argument(
+        "name",
+        choices=["nlp", "lemmas"],
+        help="nlp: analysis + agenda vs bare tokenisation; lemmas: inflection coverage",
+    )
+    p.add_argument("--repeat", type=int, default=30)
+    p.set_defaults(action=cmd_bench)
     return parser
 
 

@@ -437,3 +437,56 @@ async def test_unhandled_error_is_kind_and_logged_without_text(
     assert "Er ging iets mis" in core.last_to(PATIENT).text
     assert "RuntimeError" in caplog.text
     assert "geheime" not in caplog.text and str(PATIENT) not in caplog.text
+
+
+# -- safety: red flags in anything the patient writes ---------------------------------------------
+async def test_crisis_answer_routes_at_once_and_alerts_the_poh(
+    harness: Harness, core: FakeTelegram, clock: FrozenClock
+) -> None:
+    await setup_people(harness, clock)
+    await harness.tap(PATIENT, "Ja, ik doe mee")
+    poh_before = len(core.to_chat(POH))
+    await harness.say(PATIENT, "Eerlijk gezegd zie ik het niet meer zitten")
+    texts = [m.text for m in core.to_chat(PATIENT)[-3:]]
+    assert "113" in texts[0] and "0800-0113" in texts[0] and "112" in texts[0]
+    assert "seintje" in texts[1]
+    question = core.last_question(PATIENT)
+    assert "verder met de vragen" in question.text
+    conv = await conversation(harness.app)
+    assert conv["answers"]["what_matters"] == "Eerlijk gezegd zie ik het niet meer zitten"  # nothing lost
+    alert = core.to_chat(POH)[poh_before:]
+    assert len(alert) == 1 and "gedachten aan zelfdoding" in alert[0].text and "113" in alert[0].text
+    assert "zitten" not in alert[0].text  # never the patient's words in the notice
+    await harness.say(PATIENT, "hallo?")  # while held, the continue question comes back
+    assert "verder met de vragen" in core.last_to(PATIENT).text
+    await harness.tap(PATIENT, "Nu even niet")
+    assert "Neem de tijd" in core.last_to(PATIENT).text
+    await harness.tap(PATIENT, "Ja, verder")
+    assert "Welk cijfer" in core.last_to(PATIENT).text
+    agenda = await harness.app.agenda.text(1)
+    assert agenda.index("⚠️ Rode vlag: gedachten aan zelfdoding") < agenda.index("Wat de patiënt het eerst")
+
+
+async def test_crisis_where_a_button_is_expected_and_under_negation(
+    harness: Harness, core: FakeTelegram, clock: FrozenClock
+) -> None:
+    await setup_people(harness, clock)
+    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.tap(PATIENT, "Overslaan")
+    await harness.say(PATIENT, "ik denk er niet aan om mezelf iets aan te doen hoor")
+    assert "113" in core.to_chat(PATIENT)[-3].text
+    assert (await conversation(harness.app))["step"] == "lichaamsfuncties.score"
+    await harness.tap(PATIENT, "Ja, verder")
+    await harness.say(PATIENT, "ik ben doodmoe")  # an idiom: no alarm, just the buttons again
+    assert "Tik op een van de knoppen" in core.to_chat(PATIENT)[-2].text
+    core.user_edits(PATIENT, message_id=1, text="mijn man slaat me")  # an edit is read for safety too
+    await harness.pump()
+    assert "Veilig Thuis" in core.to_chat(PATIENT)[-3].text
+    flags = await harness.app.repo.safety_flags(1)
+    assert flags == ["self_harm", "violence"]
+
+
+async def test_crisis_from_a_stranger_gets_the_route(harness: Harness, core: FakeTelegram) -> None:
+    await harness.say(STRANGER, "ik heb pijn op de borst en zweet")
+    texts = [m.text for m in core.to_chat(STRANGER)]
+    assert "Bel nu 112" in texts[0] and "uitnodiging" in texts[1] and "seintje" not in texts[0]

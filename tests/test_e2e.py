@@ -270,3 +270,50 @@ async def test_cli_help_and_errors(tmp_path: Path) -> None:
     )
     _, err = await proc.communicate()
     assert proc.returncode != 0 and b"BOT_TOKEN is not set" in err
+
+
+async def test_crisis_path_end_to_end(tmp_path: Path, fake: tuple[FakeTelegram, FakeBotAPIServer]) -> None:
+    """A patient writes about violence at home: the route comes at once, the POH is told."""
+    core, server = fake
+    env = bot_env(tmp_path, core, server)
+    await cli(env, tmp_path, "practice", "add", "Huisartsenpraktijk De Linde")
+    token_re = re.compile(r"start=([A-Za-z0-9_-]{32})")
+    poh_token = token_re.search(
+        await cli(env, tmp_path, "invite", "clinician", "--practice", "1", "--name", "Anna")
+    ).group(1)  # type: ignore[union-attr]
+    patient_token = token_re.search(
+        await cli(env, tmp_path, "invite", "patient", "--practice", "1", "--consult", "2026-12-01 14:30")
+    ).group(1)  # type: ignore[union-attr]
+    bot = BotProcess(env, tmp_path, tmp_path / "bot.log")
+    await bot.start()
+    try:
+        core.user_sends(POH, f"/start {poh_token}")
+        await core.wait_sent(POH, 1, timeout=30)
+        core.user_sends(PATIENT, f"/start {patient_token}")
+        await core.wait_sent(PATIENT, 1)
+        core.user_taps(PATIENT, core.last_question(PATIENT), "Ja, ik doe mee")
+        await core.wait_sent(PATIENT, 2)
+        core.user_sends(PATIENT, "Dat mijn man me niet meer slaat")
+        alert = await core.wait_for(lambda: [m for m in core.to_chat(POH) if "⚠️" in m.text])
+        await core.wait_sent(PATIENT, 5)
+        route, told, question = core.to_chat(PATIENT)[2:5]
+        assert "Veilig Thuis: 0800-2000" in route.text and "112" in route.text
+        assert "seintje" in told.text and "verder met de vragen" in question.text
+        assert "geweld of onveilig thuis" in alert[0].text and "slaat" not in alert[0].text
+        core.user_taps(PATIENT, question, "Ja, verder")
+        await core.wait_sent(PATIENT, 6)
+        assert "(1 van 6)" in core.last_to(PATIENT).text
+        core.user_sends(POH, "/agenda")
+        await core.wait_for(lambda: core.last_to(POH).buttons)
+        core.user_taps(POH, core.last_to(POH), "#1")
+        agenda = await core.wait_for(lambda: [m for m in core.to_chat(POH) if "Agenda voorgesprek" in m.text])
+        assert "⚠️ Rode vlag: geweld of onveilig thuis (advies gegeven: Veilig Thuis)" in agenda[0].text
+        assert core.errors == []
+        bot.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+        assert await bot.wait() == 0
+    finally:
+        if bot.proc and bot.proc.returncode is None:
+            bot.kill()
+            await bot.wait()
+    log = (tmp_path / "bot.log").read_text()
+    assert "red flag(s) violence" in log and "slaat" not in log and str(PATIENT) not in log

@@ -64,7 +64,8 @@ def bench_nlp(settings: Settings, repeat: int = 30) -> str:
     ours_m, base_m = statistics.median(ours), statistics.median(base)
     ratio = ours_m / base_m
     lines = [
-        f"intake: {len(texts)} free-text answers, {words} words, {len(answers)} answers in all; {repeat} runs",
+        f"intake: {len(texts)} free-text answers, {words} words, {len(answers)} answers in all; "
+        f"{repeat} runs",
         f"start-up: analyzer {startup * 1000:.0f} ms (spaCy blank nl + lexicons), bare blank('nl') "
         f"{bare_startup * 1000:.0f} ms",
         f"analysis + agenda rendering: {ours_m * 1000:.2f} ms median (first, cold run {first * 1000:.2f} ms)",

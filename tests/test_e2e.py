@@ -58,7 +58,7 @@ def bot_env(tmp_path: Path, core: FakeTelegram, server: FakeBotAPIServer) -> dic
     }
 
 
-async def cli(env: dict[str, str], cwd: Path, *args: str) -> str:
+async def run_cli(env: dict[str, str], cwd: Path, *args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -70,8 +70,37 @@ async def cli(env: dict[str, str], cwd: Path, *args: str) -> str:
         stderr=asyncio.subprocess.PIPE,
     )
     out, err = await proc.communicate()
-    assert proc.returncode == 0, err.decode()
-    return out.decode()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def cli(env: dict[str, str], cwd: Path, *args: str) -> str:
+    code, out, err = await run_cli(env, cwd, *args)
+    assert code == 0, err
+    return out
+
+
+async def setup_practice(env: dict[str, str], cwd: Path, core: FakeTelegram) -> tuple[str, str]:
+    """A practice, a POH invite and a patient invite, with the real CLI; returns both tokens."""
+    assert "practice 1" in await cli(env, cwd, "practice", "add", "Huisartsenpraktijk De Linde")
+    poh_link = await cli(env, cwd, "invite", "clinician", "--practice", "1", "--name", "Anna (POH)")
+    patient_link = await cli(
+        env,
+        cwd,
+        "invite",
+        "patient",
+        "--practice",
+        "1",
+        "--consult",
+        "2026-12-01 14:30",
+        "--name",
+        "J. de Vries",
+    )
+    token_re = re.compile(rf"https://t\.me/{core.username}\?start=([A-Za-z0-9_-]{{32}})")
+    poh = token_re.search(poh_link)
+    patient = token_re.search(patient_link)
+    assert poh and patient
+    return poh.group(1), patient.group(1)
 
 
 class BotProcess:
@@ -106,23 +135,7 @@ async def test_intake_survives_sigkill_and_reaches_the_poh(
 ) -> None:
     core, server = fake
     env = bot_env(tmp_path, core, server)
-    assert "practice 1" in await cli(env, tmp_path, "practice", "add", "Huisartsenpraktijk De Linde")
-    poh_link = await cli(env, tmp_path, "invite", "clinician", "--practice", "1", "--name", "Anna (POH)")
-    patient_link = await cli(
-        env,
-        tmp_path,
-        "invite",
-        "patient",
-        "--practice",
-        "1",
-        "--consult",
-        "2026-12-01 14:30",
-        "--name",
-        "J. de Vries",
-    )
-    token_re = re.compile(rf"https://t\.me/{core.username}\?start=([A-Za-z0-9_-]{{32}})")
-    poh_token = token_re.search(poh_link).group(1)  # type: ignore[union-attr]
-    patient_token = token_re.search(patient_link).group(1)  # type: ignore[union-attr]
+    poh_token, patient_token = await setup_practice(env, tmp_path, core)
 
     bot = BotProcess(env, tmp_path, tmp_path / "bot.log")
     await bot.start()
@@ -241,49 +254,19 @@ async def test_cli_help_and_errors(tmp_path: Path) -> None:
     ):
         out = await cli(env, tmp_path, *args)
         assert "usage: python -m bot" in out
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "invite",
-        "patient",
-        "--practice",
-        "9",
-        "--consult",
-        "2026-12-01 14:30",
-        env=env,
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    code, _, err = await run_cli(
+        env, tmp_path, "invite", "patient", "--practice", "9", "--consult", "2026-12-01 14:30"
     )
-    _, err = await proc.communicate()
-    assert proc.returncode == 1 and b"no practice with id 9" in err
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        env={**env, "BOT_TOKEN": ""},
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await proc.communicate()
-    assert proc.returncode != 0 and b"BOT_TOKEN is not set" in err
+    assert code == 1 and "no practice with id 9" in err
+    code, _, err = await run_cli({**env, "BOT_TOKEN": ""}, tmp_path, "run")
+    assert code != 0 and "BOT_TOKEN is not set" in err
 
 
 async def test_crisis_path_end_to_end(tmp_path: Path, fake: tuple[FakeTelegram, FakeBotAPIServer]) -> None:
     """A patient writes about violence at home: the route comes at once, the POH is told."""
     core, server = fake
     env = bot_env(tmp_path, core, server)
-    await cli(env, tmp_path, "practice", "add", "Huisartsenpraktijk De Linde")
-    token_re = re.compile(r"start=([A-Za-z0-9_-]{32})")
-    poh_token = token_re.search(
-        await cli(env, tmp_path, "invite", "clinician", "--practice", "1", "--name", "Anna")
-    ).group(1)  # type: ignore[union-attr]
-    patient_token = token_re.search(
-        await cli(env, tmp_path, "invite", "patient", "--practice", "1", "--consult", "2026-12-01 14:30")
-    ).group(1)  # type: ignore[union-attr]
+    poh_token, patient_token = await setup_practice(env, tmp_path, core)
     bot = BotProcess(env, tmp_path, tmp_path / "bot.log")
     await bot.start()
     try:

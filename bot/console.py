@@ -21,7 +21,7 @@ from bot.channels import Reply
 from bot.commands import PATIENT_COMMANDS, split_command
 from bot.config import Settings
 from bot.flows.intake import DECLINED, DONE
-from bot.flows.model import Button, Choice, Command, OutMessage, Text
+from bot.flows.model import Button, Choice, OutMessage, Text
 from bot.services.patients import ERASE_NO, ERASE_YES
 
 DEMO_USER = 1000001
@@ -83,10 +83,7 @@ async def _step(app: App, channel: ConsoleChannel, patient_id: int, line: str) -
     assert patient is not None
     command = split_command(line)
     if command is not None:
-        name = PATIENT_COMMANDS.get(command[0], "unknown")
-        if name == "unknown":
-            return await app.patients.handle(patient, Command("unknown"))
-        return await app.patients.command(patient, name)
+        return await app.patients.command(patient, PATIENT_COMMANDS.get(command[0], "unknown"), text=line)
     button = channel.tap(line)
     if button is not None and button.value in (ERASE_YES, ERASE_NO):
         return await app.patients.erase(patient, confirmed=button.value == ERASE_YES)

@@ -490,3 +490,13 @@ async def test_crisis_from_a_stranger_gets_the_route(harness: Harness, core: Fak
     await harness.say(STRANGER, "ik heb pijn op de borst en zweet")
     texts = [m.text for m in core.to_chat(STRANGER)]
     assert "Bel nu 112" in texts[0] and "uitnodiging" in texts[1] and "seintje" not in texts[0]
+
+
+async def test_crisis_words_after_a_command(harness: Harness, core: FakeTelegram, clock: FrozenClock) -> None:
+    await setup_people(harness, clock)
+    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.say(PATIENT, "/help ik wil dood")
+    assert "113" in core.to_chat(PATIENT)[-3].text
+    await harness.tap(PATIENT, "Ja, verder")
+    await harness.say(PATIENT, "/foo")
+    assert "/help" in core.to_chat(PATIENT)[-2].text

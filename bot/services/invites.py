@@ -74,17 +74,12 @@ class InviteService:
                 if patient is None or patient.practice_id != practice_id or patient.status == "erased":
                     raise InviteError(f"no patient {patient_id} in practice {practice_id}")
             consult_id = await self.repo.add_consult(practice_id, patient_id, clinician_id, consult_at, now)
-            token = new_token()
-            expires = now + self.ttl
-            await self.repo.add_invite(
-                token_hash=hash_token(token),
-                kind="patient",
-                practice_id=practice_id,
+            token, expires = await self._issue(
+                "patient",
+                practice_id,
                 patient_id=patient_id,
                 consult_id=consult_id,
                 clinician_id=clinician_id,
-                expires_at=expires,
-                now=now,
             )
         return PatientInvite(token, patient_id, consult_id, expires)
 
@@ -94,17 +89,23 @@ class InviteService:
             raise InviteError(f"no practice with id {practice_id}")
         async with self.repo.transaction():
             clinician_id = await self.repo.add_clinician(practice_id, name, now)
-            token = new_token()
-            expires = now + self.ttl
-            await self.repo.add_invite(
-                token_hash=hash_token(token),
-                kind="clinician",
-                practice_id=practice_id,
-                clinician_id=clinician_id,
-                expires_at=expires,
-                now=now,
-            )
+            token, expires = await self._issue("clinician", practice_id, clinician_id=clinician_id)
         return ClinicianInvite(token, clinician_id, expires)
+
+    async def _issue(self, kind: str, practice_id: int, **ids: int | None) -> tuple[str, datetime]:
+        """A fresh token; only its hash is stored."""
+        now = self.clock.now()
+        token = new_token()
+        expires = now + self.ttl
+        await self.repo.add_invite(
+            token_hash=hash_token(token),
+            kind=kind,
+            practice_id=practice_id,
+            expires_at=expires,
+            now=now,
+            **ids,
+        )
+        return token, expires
 
     async def valid_invite(self, token: str) -> Invite | None:
         """The invite for a token, if it exists, is unused and has not expired."""

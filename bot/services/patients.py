@@ -188,10 +188,15 @@ class PatientService:
                     await self._commit(patient, consult, result, update_id)
             return self._reply(patient, result.messages, seq=result.state.seq, toast=result.toast)
 
-    async def command(self, patient: Patient, name: str, update_id: int | None = None) -> Reply:
-        """Conversation commands: start, resume, pause, help, stop, erase; back goes to the flow."""
-        if name == "back":
-            return await self.handle(patient, Command("back"), update_id)
+    async def command(
+        self, patient: Patient, name: str, update_id: int | None = None, *, text: str | None = None
+    ) -> Reply:
+        """Conversation commands: start, resume, pause, help, stop, erase; back and unknown go to
+        the flow. ``text`` is the whole message: words after a command are read for safety too."""
+        if text and self.safety.detect(text):
+            return await self.handle(patient, Unsupported("command", text=text), update_id)
+        if name in ("back", "unknown"):
+            return await self.handle(patient, Command(name), update_id)
         async with self.locks(patient.id):
             patient = await self.repo.get_patient(patient.id) or patient
             if name == "erase":

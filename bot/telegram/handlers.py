@@ -15,7 +15,7 @@ from aiogram.types import CallbackQuery, Message
 from bot.app import App
 from bot.channels import Reply
 from bot.commands import CLINICIAN_COMMANDS, PATIENT_COMMANDS, split_command
-from bot.flows.model import Choice, Command, Input, OutMessage, Text, Unsupported
+from bot.flows.model import Choice, Input, OutMessage, Text, Unsupported
 from bot.services.clinicians import AGENDA_PREFIX
 from bot.services.patients import ERASE_NO, ERASE_YES
 from bot.storage.repo import Clinician, Patient
@@ -148,10 +148,7 @@ def build_routers(responder: Responder) -> list[Router]:
     async def patient_message(message: Message, actor: Patient, update_id: int) -> None:
         parsed = parse_message(message)
         if isinstance(parsed, str):
-            if parsed == "unknown":
-                reply = await app.patients.handle(actor, Command("unknown"), update_id)
-            else:
-                reply = await app.patients.command(actor, parsed, update_id)
+            reply = await app.patients.command(actor, parsed, update_id, text=message.text)
         else:
             reply = await app.patients.handle(actor, parsed, update_id)
         await responder.send(reply)

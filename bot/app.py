@@ -21,6 +21,7 @@ from bot.services.patients import PatientService
 from bot.services.safety import SafetyService
 from bot.storage import Database, Repository
 from scheduler.outbox import OutboxSender
+from scheduler.ratelimit import RateLimiter
 
 
 @dataclass
@@ -42,7 +43,8 @@ class App:
 
     def attach_channel(self, channel: Channel) -> OutboxSender:
         """Wire the outbox to the channel that will deliver it."""
-        self.outbox = OutboxSender(self.repo, channel, self.clock)
+        limiter = RateLimiter(self.settings.send_rate_per_second, self.settings.send_rate_per_chat_per_second)
+        self.outbox = OutboxSender(self.repo, channel, self.clock, limiter)
         self.outbox.register("agenda", self.clinicians.render_outbox_agenda)
         self.outbox.register("alert", self.safety.render_alert)
         return self.outbox

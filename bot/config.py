@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     low_score_threshold: int = Field(default=5, ge=0, le=10)
     max_answer_chars: int = Field(default=2000, ge=50, le=4000)
     outbox_interval_seconds: float = Field(default=15.0, gt=0)
+    send_rate_per_second: float = Field(default=30.0, gt=0)
+    send_rate_per_chat_per_second: float = Field(default=1.0, gt=0)
     content_dir: Path = Field(default=DEFAULT_CONTENT_DIR)
     log_level: str = Field(default="INFO")
 

@@ -16,6 +16,7 @@ from bot.channels import Channel, DeliveryBlocked, DeliveryRetry
 from bot.clock import Clock
 from bot.flows.model import OutMessage
 from bot.storage.repo import OutboxItem, Repository
+from scheduler.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +25,13 @@ MAX_ATTEMPTS = 8
 
 
 class OutboxSender:
-    def __init__(self, repo: Repository, channel: Channel, clock: Clock) -> None:
+    def __init__(
+        self, repo: Repository, channel: Channel, clock: Clock, limiter: RateLimiter | None = None
+    ) -> None:
         self.repo = repo
         self.channel = channel
         self.clock = clock
+        self.limiter = limiter or RateLimiter()
         self.renderers: dict[str, Renderer] = {}
         self._lock = asyncio.Lock()
 
@@ -35,13 +39,15 @@ class OutboxSender:
         """How to turn a row of ``kind`` into messages (None: nothing to send any more)."""
         self.renderers[kind] = renderer
 
-    async def flush(self, limit: int = 100) -> int:
-        """Send every due row; returns how many were sent."""
-        sent = 0
+    async def flush(self, limit: int = 500) -> int:
+        """Send every due row, paced by the rate limiter; returns how many were sent."""
         async with self._lock:
-            for item in await self.repo.due_outbox(self.clock.now(), limit):
-                sent += await self._send(item)
-        return sent
+            items = await self.repo.due_outbox(self.clock.now(), limit)
+            return sum(await asyncio.gather(*(self._paced(item) for item in items)))
+
+    async def _paced(self, item: OutboxItem) -> int:
+        await self.limiter.acquire(item.chat_id)
+        return await self._send(item)
 
     async def _send(self, item: OutboxItem) -> int:
         renderer = self.renderers.get(item.kind)
@@ -53,6 +59,7 @@ class OutboxSender:
         try:
             ids = await self.channel.deliver(item.chat_id, messages)
         except DeliveryRetry as exc:
+            self.limiter.pause(exc.after_seconds)
             give_up = item.attempts + 1 >= MAX_ATTEMPTS
             delay = max(exc.after_seconds, 2**item.attempts)
             await self.repo.outbox_retry(

@@ -93,7 +93,10 @@ def respect_quiet(moment: datetime, zone: ZoneInfo, quiet: QuietHours | None) ->
 
 
 def occurrences(
-    schedule: Schedule, after: datetime, zone: ZoneInfo, quiet: QuietHours | None = None,
+    schedule: Schedule,
+    after: datetime,
+    zone: ZoneInfo,
+    quiet: QuietHours | None = None,
     limit: int = 1000,
 ) -> Iterator[datetime]:
     """Due moments (UTC) strictly after ``after``, in order, at most ``limit`` of them."""

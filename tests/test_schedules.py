@@ -19,8 +19,12 @@ def local(moments: list[datetime]) -> list[str]:
 def test_daily_keeps_wall_time_across_spring_forward() -> None:
     s = Schedule("daily", time(8, 0), date(2026, 3, 27))
     got = list(occurrences(s, datetime(2026, 3, 26, tzinfo=UTC), AMS, limit=4))
-    assert local(got) == ["Fri 2026-03-27 08:00", "Sat 2026-03-28 08:00", "Sun 2026-03-29 08:00",
-                          "Mon 2026-03-30 08:00"]
+    assert local(got) == [
+        "Fri 2026-03-27 08:00",
+        "Sat 2026-03-28 08:00",
+        "Sun 2026-03-29 08:00",
+        "Mon 2026-03-30 08:00",
+    ]
     assert [g.hour for g in got] == [7, 7, 6, 6]  # UTC shifts by an hour, the patient's time does not
     assert got[3] - got[2] == timedelta(hours=24)
     assert got[2] - got[1] == timedelta(hours=23)  # the short night
@@ -46,10 +50,16 @@ def test_repeated_hour_is_taken_once_the_first_time() -> None:
 
 
 def test_weekdays_and_end_date() -> None:
-    s = Schedule("weekdays", time(9, 15), date(2026, 11, 23), end=date(2026, 12, 6), weekdays=frozenset({0, 3}))
+    s = Schedule(
+        "weekdays", time(9, 15), date(2026, 11, 23), end=date(2026, 12, 6), weekdays=frozenset({0, 3})
+    )
     got = list(occurrences(s, datetime(2026, 11, 1, tzinfo=UTC), AMS))
-    assert local(got) == ["Mon 2026-11-23 09:15", "Thu 2026-11-26 09:15", "Mon 2026-11-30 09:15",
-                          "Thu 2026-12-03 09:15"]
+    assert local(got) == [
+        "Mon 2026-11-23 09:15",
+        "Thu 2026-11-26 09:15",
+        "Mon 2026-11-30 09:15",
+        "Thu 2026-12-03 09:15",
+    ]
 
 
 def test_every_n_days_counts_from_the_start() -> None:
@@ -69,7 +79,9 @@ def test_quiet_hours_move_to_the_morning() -> None:
     late = Schedule("daily", time(22, 0), date(2026, 11, 23))
     early = Schedule("daily", time(6, 45), date(2026, 11, 23))
     assert local([next_due(late, datetime(2026, 11, 23, tzinfo=UTC), AMS, quiet)]) == ["Tue 2026-11-24 08:00"]
-    assert local([next_due(early, datetime(2026, 11, 23, tzinfo=UTC), AMS, quiet)]) == ["Mon 2026-11-23 08:00"]
+    assert local([next_due(early, datetime(2026, 11, 23, tzinfo=UTC), AMS, quiet)]) == [
+        "Mon 2026-11-23 08:00"
+    ]
     own = QuietHours(time(13, 0), time(14, 30))  # a patient's own afternoon rest
     noon = Schedule("daily", time(13, 30), date(2026, 11, 23))
     assert local([next_due(noon, datetime(2026, 11, 23, tzinfo=UTC), AMS, own)]) == ["Mon 2026-11-23 14:30"]
@@ -88,8 +100,13 @@ def test_late_evening_and_morning_of_one_schedule_do_not_collapse_twice() -> Non
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"kind": "hourly"}, {"kind": "weekdays"}, {"kind": "every_n_days", "every_days": 0},
-     {"kind": "daily", "end": date(2026, 1, 1)}, {"kind": "weekdays", "weekdays": frozenset({7})}],
+    [
+        {"kind": "hourly"},
+        {"kind": "weekdays"},
+        {"kind": "every_n_days", "every_days": 0},
+        {"kind": "daily", "end": date(2026, 1, 1)},
+        {"kind": "weekdays", "weekdays": frozenset({7})},
+    ],
 )
 def test_invalid_schedules(kwargs: dict[str, object]) -> None:
     base: dict[str, object] = {"at": time(8), "start": date(2026, 11, 23)}

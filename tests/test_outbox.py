@@ -1,0 +1,88 @@
+"""The durable outbox sender: paced per chat, retries on 429/5xx, gives up on 403, never twice."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+from bot.app import App
+from bot.channels import DeliveryBlocked, DeliveryRetry
+from bot.clock import FrozenClock, timedelta
+from bot.flows.model import OutMessage
+from bot.storage.repo import OutboxItem
+from scheduler.outbox import OutboxSender
+from scheduler.ratelimit import RateLimiter
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class RecordingChannel:
+    def __init__(self, clock: FakeTime) -> None:
+        self.clock = clock
+        self.sent: list[tuple[float, int, str]] = []
+        self.fail: dict[int, Exception] = {}
+
+    async def deliver(
+        self, chat_id: int, messages: Sequence[OutMessage], *, origin_message_id: int | None = None
+    ) -> list[int]:
+        if chat_id in self.fail:
+            raise self.fail.pop(chat_id)
+        self.sent += [(self.clock.now, chat_id, m.text) for m in messages]
+        return list(range(len(messages)))
+
+
+async def echo(item: OutboxItem) -> list[OutMessage]:
+    return [OutMessage(str(item.payload["n"]))]
+
+
+def sender(app: App, clock: FrozenClock) -> tuple[OutboxSender, RecordingChannel, FakeTime]:
+    time = FakeTime()
+    channel = RecordingChannel(time)
+    out = OutboxSender(app.repo, channel, clock, RateLimiter(30, 1, clock=time, sleep=time.sleep))
+    out.register("test", echo)
+    return out, channel, time
+
+
+async def test_paced_per_chat_and_sent_once(app: App, clock: FrozenClock) -> None:
+    out, channel, _ = sender(app, clock)
+    for n in range(6):
+        await app.repo.enqueue("test", 100 + n % 2, {"n": n}, clock.now(), clock.now())
+    assert await out.flush() == 6
+    assert await out.flush() == 0  # recorded as sent: never again
+    by_chat = {c: [t for t, cc, _ in channel.sent if cc == c] for c in (100, 101)}
+    for times in by_chat.values():
+        assert len(times) == 3 and all(b - a >= 1 - 1e-9 for a, b in itertools.pairwise(times))
+    assert {r["status"] for r in await app.repo.outbox_rows("test")} == {"sent"}
+
+
+async def test_retry_after_then_success_and_blocked(app: App, clock: FrozenClock) -> None:
+    out, channel, time = sender(app, clock)
+    await app.repo.enqueue("test", 200, {"n": 1}, clock.now(), clock.now())
+    await app.repo.enqueue("test", 201, {"n": 2}, clock.now(), clock.now())
+    channel.fail = {200: DeliveryRetry(7), 201: DeliveryBlocked()}
+    assert await out.flush() == 0
+    rows = {r["chat_id"]: r for r in await app.repo.outbox_rows("test")}
+    assert rows[200]["status"] == "pending" and rows[200]["attempts"] == 1
+    assert rows[201]["status"] == "failed"
+    assert await out.flush() == 0  # not due yet
+    clock.advance(timedelta(seconds=8))
+    assert await out.flush() == 1
+    assert [c for _, c, _ in channel.sent] == [200]
+    assert time.now >= 7  # the 429 paused the limiter
+
+
+async def test_nothing_to_render_is_cancelled(app: App, clock: FrozenClock) -> None:
+    out, channel, _ = sender(app, clock)
+    await app.repo.enqueue("unknown-kind", 300, {}, clock.now(), clock.now())
+    assert await out.flush() == 0
+    assert (await app.repo.outbox_rows("unknown-kind"))[0]["status"] == "cancelled"
+    assert channel.sent == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 from collections.abc import Callable
@@ -95,7 +96,69 @@ def bench_lemmas(gold_file: Path) -> str:
     )
 
 
-def run_bench(name: str, settings: Settings, repeat: int) -> str:
+async def bench_reminders(settings: Settings, patients: int) -> str:
+    """``patients`` messages due in the same minute, sent through the outbox over real HTTP to the
+    fake Bot API, which answers 429 above ~30 msg/s or ~1 msg/s per chat, like Telegram."""
+    import tempfile
+
+    from aiogram import Bot
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
+    from bot.app import build_app
+    from bot.flows.model import OutMessage
+    from bot.storage.repo import OutboxItem
+    from bot.telegram.channel import TelegramChannel
+    from bot.testing.fake_telegram import FakeBotAPIServer, FakeTelegram
+
+    fake = FakeTelegram(limits=True, per_second=settings.send_rate_per_second)
+    server = FakeBotAPIServer(fake)
+    await server.start()
+    folder = Path(tempfile.mkdtemp(prefix="voorgesprek-bench-"))
+    app = await build_app(settings.model_copy(update={"database_path": folder / "bench.sqlite3"}))
+    bot = Bot(fake.token, session=AiohttpSession(api=TelegramAPIServer.from_base(server.base_url)))
+    try:
+        outbox = app.attach_channel(TelegramChannel(bot))
+
+        async def render(item: OutboxItem) -> list[OutMessage]:
+            return [OutMessage(f"Tijd voor uw actie ({item.payload['n']}).")]
+
+        outbox.register("bench", render)
+        now = app.clock.now()
+        async with app.repo.transaction():
+            for n in range(patients):
+                await app.repo.enqueue("bench", 10_000_000 + n, {"n": n}, now, now)
+        start = time.perf_counter()
+        sent = 0
+        while sent < patients and time.perf_counter() - start < patients / 5 + 60:
+            sent += await outbox.flush(limit=patients)
+            if sent < patients:
+                await asyncio.sleep(0.5)  # postponed rows (after a 429) come due on the system clock
+        elapsed = time.perf_counter() - start
+        per_chat: dict[int, int] = {}
+        for message in fake.sent:
+            per_chat[message.chat_id] = per_chat.get(message.chat_id, 0) + 1
+        delivered = len(per_chat)
+        duplicates = sum(c - 1 for c in per_chat.values())
+        rate = len(fake.sent) / elapsed
+        target = settings.send_rate_per_second
+        return "\n".join(
+            [
+                f"{patients} reminders due in the same minute, through the outbox over HTTP to the fake Bot API",
+                f"time: {elapsed:.1f} s; achieved {rate:.1f} msg/s = {rate / target:.2f} of {target:.0f} msg/s "
+                f"(target >= 0.9)",
+                f"lost: {patients - delivered}; duplicates: {duplicates}; 429 answers received: {fake.too_many}",
+            ]
+        )
+    finally:
+        await bot.session.close()
+        await app.close()
+        await server.stop()
+
+
+def run_bench(name: str, settings: Settings, repeat: int, patients: int = 2000) -> str:
+    if name == "reminders":
+        return asyncio.run(bench_reminders(settings, patients))
     if name == "nlp":
         return bench_nlp(settings, repeat)
     if name == "lemmas":

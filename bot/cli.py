@@ -192,7 +192,7 @@ async def cmd_nlp_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from bot.bench import run_bench
 
-    print(run_bench(args.name, settings, args.repeat))
+    print(await asyncio.to_thread(run_bench, args.name, settings, args.repeat, args.patients))
     return 0
 
 
@@ -257,10 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmarks that print figures")
     p.add_argument(
         "name",
-        choices=["nlp", "lemmas"],
-        help="nlp: analysis + agenda vs bare tokenisation; lemmas: inflection coverage",
+        choices=["nlp", "lemmas", "reminders"],
+        help="nlp: analysis + agenda vs bare tokenisation; lemmas: inflection coverage; "
+        "reminders: a burst of due messages through the rate-limited sender over HTTP",
     )
-    p.add_argument("--repeat", type=int, default=30)
+    p.add_argument("--repeat", type=int, default=30, help="nlp: runs to take the median of")
+    p.add_argument("--patients", type=int, default=2000, help="reminders: how many are due at once")
     p.set_defaults(action=cmd_bench)
     return parser
 

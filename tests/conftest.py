@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.content import Catalog
 from bot.telegram.handlers import Responder
 from bot.telegram.runner import build_dispatcher
-from tests.fake_telegram import FakeSession, FakeTelegram
+from bot.testing.fake_telegram import FakeSession, FakeTelegram
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # Monday morning in Amsterdam
 DIMS = [d.id for d in Catalog().dimensions]

@@ -12,8 +12,8 @@ import pytest
 from bot.app import App, build_app
 from bot.clock import FrozenClock
 from bot.telegram.runner import resume_after_restart
+from bot.testing.fake_telegram import FakeTelegram
 from tests.conftest import DIMS, Harness, make_practice
-from tests.fake_telegram import FakeTelegram
 
 PATIENT = 7001
 POH = 5001

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.fake_telegram import ApiError, FakeBotAPIServer, FakeTelegram
+from bot.testing.fake_telegram import ApiError, FakeBotAPIServer, FakeTelegram
 
 PATIENT = 734912345
 POH = 512345678

@@ -86,3 +86,45 @@ async def test_nothing_to_render_is_cancelled(app: App, clock: FrozenClock) -> N
     assert await out.flush() == 0
     assert (await app.repo.outbox_rows("unknown-kind"))[0]["status"] == "cancelled"
     assert channel.sent == []
+
+
+async def test_fake_api_limits_answer_429_and_the_sender_stays_under_them(tmp_path: object) -> None:
+    """Over real HTTP: the fake Bot API enforces ~30 msg/s and 1 msg/s per chat with 429s; a burst
+    through the paced sender arrives complete, once each, without a single 429."""
+    from aiogram import Bot
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
+    from bot.app import build_app
+    from bot.config import Settings
+    from bot.telegram.channel import TelegramChannel
+    from bot.testing.fake_telegram import FakeBotAPIServer, FakeTelegram
+
+    fake = FakeTelegram(limits=True)
+    server = FakeBotAPIServer(fake)
+    await server.start()
+    app = await build_app(Settings(_env_file=None, database_path=tmp_path / "o.sqlite3"))  # type: ignore[operator]
+    bot = Bot(fake.token, session=AiohttpSession(api=TelegramAPIServer.from_base(server.base_url)))
+    try:
+        # Unpaced, two quick sends to one chat: the second is refused like Telegram would.
+        channel = TelegramChannel(bot)
+        await channel.deliver(1, [OutMessage("een")])
+        try:
+            await channel.deliver(1, [OutMessage("twee")])
+            raise AssertionError("expected a 429")
+        except DeliveryRetry as exc:
+            assert exc.after_seconds >= 1
+        outbox = app.attach_channel(channel)
+        outbox.register("test", echo)
+        now = app.clock.now()
+        for n in range(45):
+            await app.repo.enqueue("test", 500 + n % 40, {"n": n}, now, now)
+        refused_before = fake.too_many
+        assert await outbox.flush() == 45
+        assert fake.too_many == refused_before
+        texts = sorted(int(m.text) for m in fake.sent if m.chat_id >= 500)
+        assert texts == list(range(45))
+    finally:
+        await bot.session.close()
+        await app.close()
+        await server.stop()

@@ -71,8 +71,22 @@ class SentMessage:
 
 class FakeTelegram:
     def __init__(
-        self, token: str = "123456:TEST-token-for-the-fake-api", username: str = "voorgesprek_test_bot"
+        self,
+        token: str = "123456:TEST-token-for-the-fake-api",
+        username: str = "voorgesprek_test_bot",
+        *,
+        limits: bool = False,
+        per_second: float = 30.0,
+        per_chat_gap: float = 1.0,
     ) -> None:
+        # With limits on, sends above ~per_second in any one second, or faster than one per
+        # per_chat_gap to a chat, get 429 with retry_after, as Telegram answers.
+        self.limits = limits
+        self.per_second = per_second
+        self.per_chat_gap = per_chat_gap
+        self._recent: list[float] = []
+        self._last_to_chat: dict[int, float] = {}
+        self.too_many = 0
         self.token = token
         self.bot_id = int(token.split(":")[0])
         self.username = username
@@ -283,9 +297,25 @@ class FakeTelegram:
                     raise ApiError(400, "Bad Request: button text is empty")
         return markup
 
+    def _check_rate(self, chat_id: int) -> None:
+        if not self.limits:
+            return
+        now = time.monotonic()
+        self._recent = [t for t in self._recent if now - t < 1.0]
+        last = self._last_to_chat.get(chat_id)
+        # A little slack, as Telegram allows short bursts; the limits are about sustained rates.
+        if len(self._recent) >= self.per_second * 1.1 or (
+            last is not None and now - last < self.per_chat_gap * 0.9
+        ):
+            self.too_many += 1
+            raise ApiError(429, "Too Many Requests: retry after 1", retry_after=1)
+        self._recent.append(now)
+        self._last_to_chat[chat_id] = now
+
     async def api_sendmessage(self, params: dict[str, Any]) -> Any:
         chat_id = int(params["chat_id"])
         self._check_chat(chat_id)
+        self._check_rate(chat_id)
         text = self._check_text(params.get("text"))
         markup = self._check_markup(params.get("reply_markup"))
         message = SentMessage(chat_id, self._message_id(chat_id) + 100000, text, markup)

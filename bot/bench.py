@@ -144,10 +144,12 @@ async def bench_reminders(settings: Settings, patients: int) -> str:
         target = settings.send_rate_per_second
         return "\n".join(
             [
-                f"{patients} reminders due in the same minute, through the outbox over HTTP to the fake Bot API",
-                f"time: {elapsed:.1f} s; achieved {rate:.1f} msg/s = {rate / target:.2f} of {target:.0f} msg/s "
-                f"(target >= 0.9)",
-                f"lost: {patients - delivered}; duplicates: {duplicates}; 429 answers received: {fake.too_many}",
+                f"{patients} reminders due in the same minute, through the outbox over HTTP "
+                "to the fake Bot API",
+                f"time: {elapsed:.1f} s; achieved {rate:.1f} msg/s = {rate / target:.2f} "
+                f"of {target:.0f} msg/s (target >= 0.9)",
+                f"lost: {patients - delivered}; duplicates: {duplicates}; "
+                f"429 answers received: {fake.too_many}",
             ]
         )
     finally:

@@ -32,6 +32,7 @@ class OutboxSender:
         self.channel = channel
         self.clock = clock
         self.limiter = limiter or RateLimiter()
+        self.workers = 16
         self.renderers: dict[str, Renderer] = {}
         self._lock = asyncio.Lock()
 
@@ -40,14 +41,29 @@ class OutboxSender:
         self.renderers[kind] = renderer
 
     async def flush(self, limit: int = 500) -> int:
-        """Send every due row, paced by the rate limiter; returns how many were sent."""
+        """Send every due row, paced by the rate limiter; returns how many were sent.
+
+        A small pool of workers takes a rate slot just before each send. Reserving slots for all
+        rows up front would let a stalled event loop fire many late slots at once (a burst that
+        Telegram answers with 429s); with the pool, a stall releases at most ``workers`` sends.
+        """
         async with self._lock:
             items = await self.repo.due_outbox(self.clock.now(), limit)
-            return sum(await asyncio.gather(*(self._paced(item) for item in items)))
+            queue: asyncio.Queue[OutboxItem] = asyncio.Queue()
+            for item in items:
+                queue.put_nowait(item)
+            counts = await asyncio.gather(
+                *(self._worker(queue) for _ in range(min(self.workers, len(items))))
+            )
+            return sum(counts)
 
-    async def _paced(self, item: OutboxItem) -> int:
-        await self.limiter.acquire(item.chat_id)
-        return await self._send(item)
+    async def _worker(self, queue: asyncio.Queue[OutboxItem]) -> int:
+        sent = 0
+        while not queue.empty():
+            item = queue.get_nowait()
+            await self.limiter.acquire(item.chat_id)
+            sent += await self._send(item)
+        return sent
 
     async def _send(self, item: OutboxItem) -> int:
         renderer = self.renderers.get(item.kind)

@@ -18,6 +18,7 @@ from bot.services.clinicians import ClinicianService
 from bot.services.invites import InviteService
 from bot.services.onboarding import Onboarding
 from bot.services.patients import PatientService
+from bot.services.plans import PlanService
 from bot.services.safety import SafetyService
 from bot.storage import Database, Repository
 from scheduler.outbox import OutboxSender
@@ -39,6 +40,7 @@ class App:
     onboarding: Onboarding
     safety: SafetyService
     analyzer: Callable[[], Analyzer]
+    plans: PlanService
     outbox: OutboxSender | None = field(default=None)
 
     def attach_channel(self, channel: Channel) -> OutboxSender:
@@ -84,6 +86,7 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
         onboarding,
         safety,
         analyzer,
+        PlanService(db, clock, settings.zone),
     )
 
 

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from bot.app import App, build_app, setup_logging
 from bot.config import Settings
@@ -163,6 +164,76 @@ async def cmd_consults(args: argparse.Namespace, settings: Settings) -> int:
     return await _with_app(settings, work)
 
 
+def _schedule(args: argparse.Namespace, settings: Settings) -> Any:
+    from datetime import date, time
+
+    from bot.content import Catalog
+    from scheduler.schedules import Schedule
+
+    try:
+        at = time.fromisoformat(args.at)
+        start = date.fromisoformat(args.start) if args.start else datetime.now(settings.zone).date()
+        end = date.fromisoformat(args.until) if args.until else None
+    except ValueError as exc:
+        raise SystemExit(f"invalid time or date: {exc}") from exc
+    names = [d[:2] for d in Catalog(settings.content_dir).raw("weekdays")]
+    try:
+        days = (
+            frozenset(names.index(d.strip()[:2].lower()) for d in args.days.split(","))
+            if args.days
+            else frozenset()
+        )
+    except ValueError as exc:
+        raise SystemExit(f"--days: use {','.join(names)}") from exc
+    try:
+        return Schedule(args.schedule, at, start, end, days, args.every)
+    except ValueError as exc:
+        raise SystemExit(f"invalid schedule: {exc}") from exc
+
+
+async def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import date
+
+    from bot.services.plans import PlanError
+
+    async def work(app: App) -> int:
+        try:
+            if args.plan_command == "goal":
+                follow = date.fromisoformat(args.follow_up) if args.follow_up else None
+                print(f"goal {await app.plans.add_goal(args.patient, args.text, 'cli', follow)}")
+            elif args.plan_command == "action":
+                action = await app.plans.add_action(
+                    args.goal, args.what, _schedule(args, settings), "cli", args.measure
+                )
+                print(f"action {action}")
+            elif args.plan_command == "end-action":
+                await app.plans.end_action(args.item_id)
+                print(f"action {args.item_id} ended")
+            elif args.plan_command == "end-goal":
+                await app.plans.end_goal(args.item_id)
+                print(f"goal {args.item_id} ended")
+            else:
+                for goal in await app.plans.goals(args.patient, with_history=args.history):
+                    mark = " (ended)" if goal.ended else ""
+                    follow = f", follow-up {goal.follow_up_on}" if goal.follow_up_on else ""
+                    print(f"goal {goal.id}{mark}: {goal.text}{follow}")
+                    for a in goal.actions:
+                        due = (
+                            a.next_due_at.astimezone(settings.zone).strftime("%Y-%m-%d %H:%M")
+                            if a.next_due_at
+                            else "-"
+                        )
+                        end = " (ended)" if a.ended else ""
+                        when = f"{a.schedule.kind} {a.schedule.at:%H:%M}"
+                        print(f"  action {a.id}{end}: {a.what} [{when}] next: {due}")
+        except (PlanError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        return 0
+
+    return await _with_app(settings, work)
+
+
 async def cmd_nlp_analyze(args: argparse.Namespace, settings: Settings) -> int:
     import json
 
@@ -244,6 +315,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", help='"YYYY-MM-DD HH:MM" (local)')
     p.add_argument("--limit", type=int, default=50)
     p.set_defaults(action=cmd_consults)
+
+    plan = sub.add_parser("plan", help="a patient's care plan: goals and actions (history is kept)")
+    plsub = plan.add_subparsers(dest="plan_command", required=True, metavar="ACTION")
+    p = plsub.add_parser("show", help="the plan of a patient")
+    p.add_argument("--patient", type=int, required=True)
+    p.add_argument("--history", action="store_true", help="also ended and replaced goals and actions")
+    p.set_defaults(action=cmd_plan)
+    p = plsub.add_parser("goal", help="add a goal, in the patient's words")
+    p.add_argument("--patient", type=int, required=True)
+    p.add_argument("--text", required=True, help='e.g. "Weer fietsen met mijn kleinzoon"')
+    p.add_argument("--follow-up", help="follow-up date YYYY-MM-DD")
+    p.set_defaults(action=cmd_plan)
+    p = plsub.add_parser("action", help="add an action with its schedule to a goal")
+    p.add_argument("--goal", type=int, required=True)
+    p.add_argument("--what", required=True, help='e.g. "15 minuten wandelen"')
+    p.add_argument("--schedule", choices=["once", "daily", "weekdays", "every_n_days"], default="daily")
+    p.add_argument("--at", default="09:00", help="local time HH:MM")
+    p.add_argument("--days", help="for weekdays: e.g. ma,wo,vr")
+    p.add_argument("--every", type=int, default=1, help="for every_n_days: N")
+    p.add_argument("--start", help="first day YYYY-MM-DD (default today)")
+    p.add_argument("--until", help="last day YYYY-MM-DD (default open-ended)")
+    p.add_argument("--measure", choices=["blood_pressure", "weight", "steps", "pain", "glucose"])
+    p.set_defaults(action=cmd_plan)
+    for name, key in (("end-action", "action"), ("end-goal", "goal")):
+        p = plsub.add_parser(name, help=f"end a {key} (kept in the history)")
+        p.add_argument(f"--{key}", type=int, required=True, dest="item_id", metavar="ID")
+        p.set_defaults(action=cmd_plan)
 
     nlp = sub.add_parser("nlp", help="Dutch text analysis tools for content writers")
     nsub = nlp.add_subparsers(dest="nlp_command", required=True, metavar="ACTION")

@@ -55,6 +55,28 @@ class Schedule:
         if self.end is not None and self.end < self.start:
             raise ValueError("the end date is before the start date")
 
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "at": self.at.strftime("%H:%M"),
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat() if self.end else None,
+            "weekdays": sorted(self.weekdays),
+            "every_days": self.every_days,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> Schedule:
+        end = data.get("end")
+        return cls(
+            kind=str(data["kind"]),
+            at=time.fromisoformat(str(data["at"])),
+            start=date.fromisoformat(str(data["start"])),
+            end=date.fromisoformat(str(end)) if end else None,
+            weekdays=frozenset(int(d) for d in data.get("weekdays") or []),  # type: ignore[union-attr]
+            every_days=int(data.get("every_days") or 1),  # type: ignore[call-overload]
+        )
+
     def on(self, day: date) -> bool:
         """Is a reminder planned on this local date?"""
         if day < self.start or (self.end is not None and day > self.end):

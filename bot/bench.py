@@ -158,7 +158,77 @@ async def bench_reminders(settings: Settings, patients: int) -> str:
         await server.stop()
 
 
+async def bench_due(settings: Settings, repeat: int) -> str:
+    """Finding due actions with 3,000 vs 300,000 stored: an index range scan should barely notice."""
+    import json
+    import random
+    import tempfile
+    from datetime import timedelta
+
+    from bot.clock import iso
+    from bot.services.plans import PlanService
+    from bot.storage.db import Database
+
+    folder = Path(tempfile.mkdtemp(prefix="voorgesprek-bench-"))
+    now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    schedule = json.dumps({"kind": "daily", "at": "09:00", "start": "2026-11-23"})
+    results: dict[int, float] = {}
+    plans_used = ""
+    for size in (3_000, 300_000):
+        db = await Database.open(folder / f"due-{size}.sqlite3")
+        rng = random.Random(size)
+        async with db.transaction():
+            await db.execute("INSERT INTO practices (name, created_at) VALUES ('P', ?)", (iso(now),))
+            await db.execute("INSERT INTO patients (practice_id, created_at) VALUES (1, ?)", (iso(now),))
+            await db.execute("INSERT INTO plans (patient_id, created_at) VALUES (1, ?)", (iso(now),))
+            await db.execute(
+                "INSERT INTO goals (plan_id, text, author, created_at) VALUES (1, 'g', 'cli', ?)", (iso(now),)
+            )
+            rows = [
+                (
+                    1,
+                    "a",
+                    schedule,
+                    "cli",
+                    iso(now),
+                    iso(now + timedelta(minutes=rng.randrange(365 * 24 * 60))),
+                )
+                for _ in range(size)
+            ]
+            await db.conn.executemany(
+                "INSERT INTO actions (goal_id, what, schedule_json, author, created_at, next_due_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        service = PlanService(db, None, settings.zone)  # type: ignore[arg-type]
+        until = now + timedelta(minutes=1)
+        samples = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            await service.due_actions(until, limit=100)
+            samples.append(time.perf_counter() - start)
+        results[size] = statistics.median(samples)
+        plan = await db.fetchall(
+            "EXPLAIN QUERY PLAN SELECT id FROM actions WHERE ended_at IS NULL AND next_due_at IS NOT NULL "
+            "AND next_due_at <= ? ORDER BY next_due_at LIMIT 100",
+            (iso(until),),
+        )
+        plans_used = " / ".join(str(r["detail"]) for r in plan)
+        await db.close()
+    ratio = results[300_000] / results[3_000]
+    return "\n".join(
+        [
+            f"due actions in the next minute, {repeat} runs each",
+            f"3,000 actions: {results[3_000] * 1e6:.0f} µs median; "
+            f"300,000 actions: {results[300_000] * 1e6:.0f} µs median",
+            f"ratio: {ratio:.2f} (target <= 2); query plan: {plans_used}",
+        ]
+    )
+
+
 def run_bench(name: str, settings: Settings, repeat: int, patients: int = 2000) -> str:
+    if name == "due":
+        return asyncio.run(bench_due(settings, repeat))
     if name == "reminders":
         return asyncio.run(bench_reminders(settings, patients))
     if name == "nlp":

@@ -21,6 +21,7 @@ from bot.services.patients import PatientService
 from bot.services.plans import PlanService
 from bot.services.safety import SafetyService
 from bot.storage import Database, Repository
+from bot.storage.plans import PlanRepository
 from scheduler.outbox import OutboxSender
 from scheduler.ratelimit import RateLimiter
 
@@ -86,7 +87,7 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
         onboarding,
         safety,
         analyzer,
-        PlanService(db, clock, settings.zone),
+        PlanService(PlanRepository(db), clock, settings.zone),
     )
 
 

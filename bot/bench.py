@@ -168,6 +168,7 @@ async def bench_due(settings: Settings, repeat: int) -> str:
     from bot.clock import iso
     from bot.services.plans import PlanService
     from bot.storage.db import Database
+    from bot.storage.plans import PlanRepository
 
     folder = Path(tempfile.mkdtemp(prefix="voorgesprek-bench-"))
     now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -200,7 +201,7 @@ async def bench_due(settings: Settings, repeat: int) -> str:
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
             )
-        service = PlanService(db, None, settings.zone)  # type: ignore[arg-type]
+        service = PlanService(PlanRepository(db), None, settings.zone)  # type: ignore[arg-type]
         until = now + timedelta(minutes=1)
         samples = []
         for _ in range(repeat):

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.clock import Clock, from_iso, iso
-from bot.storage.db import Database
+from bot.clock import Clock, from_iso
+from bot.storage.plans import PlanRepository
 from scheduler.schedules import QuietHours, Schedule, next_due
 
 MEASUREMENTS = ("blood_pressure", "weight", "steps", "pain", "glucose")
@@ -47,40 +47,31 @@ class GoalView:
 
 
 class PlanService:
-    def __init__(self, db: Database, clock: Clock, zone: ZoneInfo, quiet: QuietHours | None = None) -> None:
-        self.db = db
+    def __init__(
+        self, repo: PlanRepository, clock: Clock, zone: ZoneInfo, quiet: QuietHours | None = None
+    ) -> None:
+        self.repo = repo
         self.clock = clock
         self.zone = zone
         self.quiet = quiet or QuietHours()
 
     async def _plan_id(self, patient_id: int) -> int:
-        row = await self.db.fetchone("SELECT id FROM plans WHERE patient_id = ?", (patient_id,))
-        if row:
-            return int(row["id"])
-        patient = await self.db.fetchone("SELECT status FROM patients WHERE id = ?", (patient_id,))
-        if patient is None or patient["status"] == "erased":
+        plan_id = await self.repo.plan_id(patient_id)
+        if plan_id is not None:
+            return plan_id
+        if await self.repo.patient_status(patient_id) in (None, "erased"):
             raise PlanError(f"no patient with id {patient_id}")
-        return await self.db.execute(
-            "INSERT INTO plans (patient_id, created_at) VALUES (?, ?)", (patient_id, iso(self.clock.now()))
-        )
+        return await self.repo.add_plan(patient_id, self.clock.now())
 
     async def add_goal(
         self, patient_id: int, text: str, author: str, follow_up_on: date | None = None
     ) -> int:
         if not text.strip():
             raise PlanError("a goal needs words")
-        async with self.db.transaction():
+        async with self.repo.transaction():
             plan_id = await self._plan_id(patient_id)
-            return await self.db.execute(
-                "INSERT INTO goals (plan_id, text, follow_up_on, author, created_at) VALUES (?, ?, ?, ?, ?)",
-                (
-                    plan_id,
-                    text.strip(),
-                    follow_up_on.isoformat() if follow_up_on else None,
-                    author,
-                    iso(self.clock.now()),
-                ),
-            )
+            follow = follow_up_on.isoformat() if follow_up_on else None
+            return await self.repo.add_goal(plan_id, text.strip(), follow, author, self.clock.now())
 
     async def add_action(
         self,
@@ -96,24 +87,13 @@ class PlanService:
             raise PlanError("an action needs words")
         if measurement is not None and measurement not in MEASUREMENTS:
             raise PlanError(f"unknown measurement {measurement!r}; choose from {', '.join(MEASUREMENTS)}")
-        goal = await self.db.fetchone("SELECT ended_at FROM goals WHERE id = ?", (goal_id,))
+        goal = await self.repo.goal(goal_id)
         if goal is None or goal["ended_at"] is not None:
             raise PlanError(f"no active goal with id {goal_id}")
         now = self.clock.now()
         due = next_due(schedule, now, self.zone, self.quiet)
-        return await self.db.execute(
-            "INSERT INTO actions (goal_id, what, schedule_json, measurement, author, created_at, replaces, "
-            "next_due_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                goal_id,
-                what.strip(),
-                json.dumps(schedule.to_dict()),
-                measurement,
-                author,
-                iso(now),
-                replaces,
-                iso(due) if due else None,
-            ),
+        return await self.repo.add_action(
+            goal_id, what.strip(), json.dumps(schedule.to_dict()), measurement, author, now, replaces, due
         )
 
     async def change_action(
@@ -126,10 +106,8 @@ class PlanService:
         measurement: str | None = None,
     ) -> int:
         """End the action and add its successor; returns the new action's id."""
-        async with self.db.transaction():
-            old = await self.db.fetchone(
-                "SELECT * FROM actions WHERE id = ? AND ended_at IS NULL", (action_id,)
-            )
+        async with self.repo.transaction():
+            old = await self.repo.active_action(action_id)
             if old is None:
                 raise PlanError(f"no active action with id {action_id}")
             await self.end_action(action_id)
@@ -143,41 +121,21 @@ class PlanService:
             )
 
     async def end_action(self, action_id: int) -> None:
-        count = await self.db.execute_rowcount(
-            "UPDATE actions SET ended_at = ?, next_due_at = NULL WHERE id = ? AND ended_at IS NULL",
-            (iso(self.clock.now()), action_id),
-        )
-        if count != 1:
+        if not await self.repo.end_action(action_id, self.clock.now()):
             raise PlanError(f"no active action with id {action_id}")
 
     async def end_goal(self, goal_id: int) -> None:
-        async with self.db.transaction():
-            count = await self.db.execute_rowcount(
-                "UPDATE goals SET ended_at = ? WHERE id = ? AND ended_at IS NULL",
-                (iso(self.clock.now()), goal_id),
-            )
-            if count != 1:
-                raise PlanError(f"no active goal with id {goal_id}")
-            await self.db.execute(
-                "UPDATE actions SET ended_at = ?, next_due_at = NULL WHERE goal_id = ? AND ended_at IS NULL",
-                (iso(self.clock.now()), goal_id),
-            )
+        if not await self.repo.end_goal(goal_id, self.clock.now()):
+            raise PlanError(f"no active goal with id {goal_id}")
 
     async def goals(self, patient_id: int, *, with_history: bool = False) -> list[GoalView]:
-        rows = await self.db.fetchall(
-            "SELECT g.* FROM goals g JOIN plans p ON p.id = g.plan_id WHERE p.patient_id = ? ORDER BY g.id",
-            (patient_id,),
-        )
         out = []
-        for g in rows:
+        for g in await self.repo.goals(patient_id):
             if g["ended_at"] and not with_history:
                 continue
             follow = date.fromisoformat(g["follow_up_on"]) if g["follow_up_on"] else None
             view = GoalView(g["id"], g["text"], follow, ended=bool(g["ended_at"]), replaces=g["replaces"])
-            actions = await self.db.fetchall(
-                "SELECT * FROM actions WHERE goal_id = ? ORDER BY id", (g["id"],)
-            )
-            for a in actions:
+            for a in await self.repo.actions(g["id"]):
                 if a["ended_at"] and not with_history:
                     continue
                 due = from_iso(a["next_due_at"]) if a["next_due_at"] else None
@@ -196,11 +154,6 @@ class PlanService:
             out.append(view)
         return out
 
-    async def due_actions(self, until: Any, limit: int = 1000) -> list[int]:
+    async def due_actions(self, until: datetime, limit: int = 1000) -> list[int]:
         """Ids of active actions due at or before ``until`` (an index range scan)."""
-        rows = await self.db.fetchall(
-            "SELECT id FROM actions WHERE ended_at IS NULL AND next_due_at IS NOT NULL AND next_due_at <= ? "
-            "ORDER BY next_due_at LIMIT ?",
-            (iso(until), limit),
-        )
-        return [int(r["id"]) for r in rows]
+        return await self.repo.due_actions(until, limit)

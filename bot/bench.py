@@ -237,6 +237,3 @@ def run_bench(name: str, settings: Settings, repeat: int, patients: int = 2000) 
     if name == "lemmas":
         return bench_lemmas(Path("tests/data/lemma_gold.yaml"))
     raise SystemExit(f"unknown benchmark {name!r}")
-
-
-__all__ = ["Path", "bench_nlp", "run_bench"]

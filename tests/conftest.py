@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -98,4 +101,24 @@ async def make_practice(app: App, clock: FrozenClock, *, clinician: bool = True)
     return out
 
 
-__all__ = ["DIMS", "START", "Harness", "make_practice", "timedelta"]
+async def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None
+) -> tuple[int, str, str]:
+    """Run ``python -m bot ARGS`` as its own process; returns (exit code, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=cwd,
+        env=env if env is not None else {**os.environ},
+        stdin=asyncio.subprocess.PIPE if stdin is not None else None,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+__all__ = ["DIMS", "START", "Harness", "make_practice", "run_cli", "timedelta"]

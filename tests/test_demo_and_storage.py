@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,30 +12,17 @@ from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.content import DEFAULT_CONTENT_DIR
 from bot.services.invites import hash_token
-from tests.conftest import make_practice
+from tests.conftest import make_practice, run_cli
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "bot" / "storage" / "migrations"
 EXAMPLE = DEFAULT_CONTENT_DIR / "examples" / "demo_answers.yaml"
 
 
 async def test_demo_with_answers_file_prints_the_agenda(tmp_path: Path) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "demo",
-        "--answers",
-        str(EXAMPLE),
-        "--db",
-        str(tmp_path / "d.sqlite3"),
-        cwd=tmp_path,
-        env={**os.environ},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    code, out, err = await run_cli(
+        "demo", "--answers", str(EXAMPLE), "--db", str(tmp_path / "d.sqlite3"), cwd=tmp_path
     )
-    out_b, err = await proc.communicate()
-    out = out_b.decode()
-    assert proc.returncode == 0, err.decode()
+    assert code == 0, err
     agenda = out.split("The agenda as the POH receives it:")[1]
     assert "Status: klaar" in agenda
     assert agenda.index("1. mijn knie") < agenda.index("2. 🤕 Pijn") < agenda.index("Levensgebieden")
@@ -47,26 +31,15 @@ async def test_demo_with_answers_file_prints_the_agenda(tmp_path: Path) -> None:
     assert "Kwaliteit van leven: 5 · wil bespreken · laag" in agenda and "Thema's: Geld" in agenda
     assert '"Dat ik weer kan fietsen met mijn kleinzoon"' in agenda
     assert "- de nieuwe pillen" in agenda
-    assert "Traceback" not in out + err.decode()
+    assert "Traceback" not in out + err
 
 
 async def test_demo_stops_early_with_exit_code_2(tmp_path: Path) -> None:
     answers = tmp_path / "a.yaml"
     answers.write_text("answers:\n  - Ja, ik doe mee\n  - /pauze\n", encoding="utf-8")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "demo",
-        "--answers",
-        str(answers),
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, _ = await proc.communicate()
-    assert proc.returncode == 2
-    assert "Status: bezig" in out.decode()
+    code, out, _ = await run_cli("demo", "--answers", str(answers), cwd=tmp_path)
+    assert code == 2
+    assert "Status: bezig" in out
 
 
 async def test_migrations_wal_and_restart(settings: Settings, clock: FrozenClock) -> None:

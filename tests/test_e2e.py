@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from bot.testing.fake_telegram import ApiError, FakeBotAPIServer, FakeTelegram
+from tests.conftest import run_cli
 
 PATIENT = 734912345
 POH = 512345678
@@ -58,24 +59,8 @@ def bot_env(tmp_path: Path, core: FakeTelegram, server: FakeBotAPIServer) -> dic
     }
 
 
-async def run_cli(env: dict[str, str], cwd: Path, *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        env=env,
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
 async def cli(env: dict[str, str], cwd: Path, *args: str) -> str:
-    code, out, err = await run_cli(env, cwd, *args)
+    code, out, err = await run_cli(*args, cwd=cwd, env=env)
     assert code == 0, err
     return out
 
@@ -254,11 +239,10 @@ async def test_cli_help_and_errors(tmp_path: Path) -> None:
     ):
         out = await cli(env, tmp_path, *args)
         assert "usage: python -m bot" in out
-    code, _, err = await run_cli(
-        env, tmp_path, "invite", "patient", "--practice", "9", "--consult", "2026-12-01 14:30"
-    )
+    args = ("invite", "patient", "--practice", "9", "--consult", "2026-12-01 14:30")
+    code, _, err = await run_cli(*args, cwd=tmp_path, env=env)
     assert code == 1 and "no practice with id 9" in err
-    code, _, err = await run_cli({**env, "BOT_TOKEN": ""}, tmp_path, "run")
+    code, _, err = await run_cli("run", cwd=tmp_path, env={**env, "BOT_TOKEN": ""})
     assert code != 0 and "BOT_TOKEN is not set" in err
 
 

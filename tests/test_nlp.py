@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ import yaml
 from bot.content import Catalog
 from bot.nlp.analyzer import Analyzer, Topic, lemma, shared_analyzer
 from bot.nlp.evaluate import evaluate, format_report, load
+from tests.conftest import run_cli
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -115,20 +114,11 @@ def test_evaluation_meets_targets(analyzer: Analyzer) -> None:
 
 
 async def test_cli_analyze_writes_json_lines(tmp_path: Path) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "nlp",
-        "analyze",
-        cwd=tmp_path,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    code, out, err = await run_cli(
+        "nlp", "analyze", cwd=tmp_path, stdin="Koorts heb ik niet gehad.\n\nik wil dood\n"
     )
-    out, err = await proc.communicate(b"Koorts heb ik niet gehad.\n\nik wil dood\n")
-    assert proc.returncode == 0, err.decode()
-    rows = [json.loads(line) for line in out.decode().splitlines()]
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
     assert len(rows) == 2
     assert set(rows[0]) == {"text", "domains", "themes", "topics", "red_flags"}
     assert rows[0]["topics"][0] == {

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +12,7 @@ from bot.app import App
 from bot.clock import FrozenClock
 from bot.services.plans import PlanError
 from scheduler.schedules import Schedule
-from tests.conftest import make_practice
+from tests.conftest import make_practice, run_cli
 
 
 async def test_goal_action_and_next_due(app: App, clock: FrozenClock) -> None:
@@ -101,26 +103,11 @@ async def test_bad_input(app: App, clock: FrozenClock, call: str, message: str) 
             await app.plans.add_goal(999, "x", "cli")
 
 
-async def test_plan_cli(tmp_path: object) -> None:
-    import asyncio
-    import os
-    import sys
-
-    env = {**os.environ, "DATABASE_PATH": str(tmp_path / "cli.sqlite3")}  # type: ignore[operator]
+async def test_plan_cli(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_PATH": str(tmp_path / "cli.sqlite3")}
 
     async def run(*args: str) -> tuple[int, str, str]:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            *args,
-            env=env,
-            cwd=str(tmp_path),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await proc.communicate()
-        return proc.returncode or 0, out.decode(), err.decode()
+        return await run_cli(*args, cwd=tmp_path, env=env)
 
     assert (await run("practice", "add", "De Linde"))[0] == 0
     assert (await run("invite", "patient", "--practice", "1", "--consult", "2026-12-01 14:30"))[0] == 0

@@ -124,8 +124,6 @@ class _Tok:
     text: str
     norm: str
     lemma: str
-    start: int
-    end: int
 
 
 class Lexicon:
@@ -253,7 +251,7 @@ class Analyzer:
             if token.is_space:
                 continue
             for part in self.lexicon.normalise_word(token.text).split():
-                toks.append(_Tok(token.text, part, lemma(part), token.idx, token.idx + len(token.text)))
+                toks.append(_Tok(token.text, part, lemma(part)))
         return toks
 
     def _matches(self, toks: list[_Tok]) -> list[tuple[int, int, Term]]:
@@ -292,8 +290,7 @@ class Analyzer:
         for s, e, term in matches:
             topic = by_span.get((s, e))
             if topic is None:
-                start, end = toks[s].start, toks[e - 1].end
-                span_text = sentence_text(toks, s, e, start, end)
+                span_text = sentence_text(toks, s, e)
                 topic = Topic(
                     text=span_text,
                     lemma=" ".join(t.lemma for t in toks[s:e]),
@@ -362,7 +359,7 @@ def lazy_analyzer(content_dir: Path = DEFAULT_CONTENT_DIR) -> Callable[[], Analy
     return lambda: shared_analyzer(content_dir)
 
 
-def sentence_text(toks: list[_Tok], s: int, e: int, start: int, end: int) -> str:
+def sentence_text(toks: list[_Tok], s: int, e: int) -> str:
     """The surface words of a span (tokens keep their original spelling)."""
     words: list[str] = []
     for tok in toks[s:e]:

@@ -178,6 +178,9 @@ class PatientService:
                 return reply
             conv, consult, state, ctx = loaded
             result = self.engine.handle(state, inp, ctx)
+            if not (flags or result.changed or conv.paused):
+                # Bad input, a re-ask, a double tap: nothing to store, so no write transaction.
+                return self._reply(patient, result.messages, seq=result.state.seq, toast=result.toast)
             async with self.repo.transaction():
                 if flags:
                     # Keep whatever the step stored, then stop the flow: the route first.

@@ -8,20 +8,24 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from bot.channels import Channel
-from bot.clock import Clock, SystemClock
+from bot.clock import Clock, SimulatedClock, SystemClock
 from bot.config import Settings
 from bot.content import Catalog
-from bot.flows.intake import IntakeEngine
+from bot.flows.engine import INTAKE_FLOW, PLAN_FLOW, FlowEngine
 from bot.nlp.analyzer import Analyzer, lazy_analyzer
 from bot.services.agenda import AgendaService
 from bot.services.clinicians import ClinicianService
 from bot.services.invites import InviteService
+from bot.services.locks import KeyedLocks
+from bot.services.measurements import SignalRules
 from bot.services.onboarding import Onboarding
 from bot.services.patients import PatientService
 from bot.services.plans import PlanService
+from bot.services.reminders import ReminderService
 from bot.services.safety import SafetyService
 from bot.storage import Database, Repository
 from bot.storage.plans import PlanRepository
+from bot.storage.reminders import ReminderRepository
 from scheduler.outbox import OutboxSender
 from scheduler.ratelimit import RateLimiter
 
@@ -33,7 +37,7 @@ class App:
     catalog: Catalog
     db: Database
     repo: Repository
-    engine: IntakeEngine
+    engine: FlowEngine
     invites: InviteService
     agenda: AgendaService
     patients: PatientService
@@ -42,6 +46,7 @@ class App:
     safety: SafetyService
     analyzer: Callable[[], Analyzer]
     plans: PlanService
+    reminders: ReminderService
     outbox: OutboxSender | None = field(default=None)
 
     def attach_channel(self, channel: Channel) -> OutboxSender:
@@ -50,28 +55,63 @@ class App:
         self.outbox = OutboxSender(self.repo, channel, self.clock, limiter)
         self.outbox.register("agenda", self.clinicians.render_outbox_agenda)
         self.outbox.register("alert", self.safety.render_alert)
+        self.outbox.register("reminder", self.reminders.render)
+        self.outbox.register("signal", self.reminders.render_signal)
+        self.outbox.register("blocked", self.reminders.render_blocked)
+        self.outbox.register("plan_start", self.patients.render_plan_start)
+        self.outbox.on_blocked = self.reminders.patient_blocked
         return self.outbox
+
+    async def tick(self) -> int:
+        """The scheduler's heartbeat: create due reminders, then send what is due."""
+        await self.reminders.materialise()
+        return await self.outbox.flush() if self.outbox is not None else 0
 
     async def close(self) -> None:
         await self.db.close()
 
 
 async def build_app(settings: Settings, clock: Clock | None = None) -> App:
+    if clock is None and settings.simulated_clock_start is not None:
+        clock = SimulatedClock(settings.simulated_clock_start, settings.simulated_clock_speed)
     clock = clock or SystemClock()
     catalog = Catalog(settings.content_dir)
     db = await Database.open(settings.database_path)
     repo = Repository(db)
-    engine = IntakeEngine(
-        catalog,
-        low_score_threshold=settings.low_score_threshold,
-        max_text_chars=settings.max_answer_chars,
-    )
+    engines = {
+        flow: FlowEngine(
+            catalog,
+            flow,
+            low_score_threshold=settings.low_score_threshold,
+            max_text_chars=settings.max_answer_chars,
+        )
+        for flow in (INTAKE_FLOW, PLAN_FLOW)
+    }
     invites = InviteService(repo, clock, timedelta(hours=settings.invite_ttl_hours))
     analyzer = lazy_analyzer(settings.content_dir)
     agenda = AgendaService(repo, catalog, settings.zone, settings.low_score_threshold, analyzer)
     safety = SafetyService(repo, analyzer, catalog, clock, agenda.when)
-    patients = PatientService(repo, engine, catalog, clock, settings.zone, safety)
-    clinicians = ClinicianService(repo, agenda, catalog, clock)
+    plans = PlanService(PlanRepository(db), clock, settings.zone, settings.quiet)
+    locks = KeyedLocks()
+    reminders = ReminderService(
+        repo,
+        ReminderRepository(db),
+        plans,
+        catalog,
+        clock,
+        settings.zone,
+        quiet=settings.quiet,
+        max_late=timedelta(hours=settings.reminder_max_late_hours),
+        rules=SignalRules.load(settings.signal_rules_file),
+        locks=locks,
+        max_text_chars=settings.max_answer_chars,
+    )
+    patients = PatientService(
+        repo, engines, catalog, clock, settings.zone, safety, plans=plans, reminders=reminders, locks=locks
+    )
+    if settings.plan_invite_after_minutes:
+        patients.plan_invite_after = timedelta(minutes=settings.plan_invite_after_minutes)
+    clinicians = ClinicianService(repo, agenda, catalog, clock, plans)
     onboarding = Onboarding(repo, invites, patients, clinicians, catalog, clock, safety)
     return App(
         settings,
@@ -79,7 +119,7 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
         catalog,
         db,
         repo,
-        engine,
+        engines[INTAKE_FLOW],
         invites,
         agenda,
         patients,
@@ -87,7 +127,8 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
         onboarding,
         safety,
         analyzer,
-        PlanService(PlanRepository(db), clock, settings.zone),
+        plans,
+        reminders,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from time import monotonic
 from typing import Protocol
 
 
@@ -35,6 +36,18 @@ class FrozenClock:
         self._now = moment.astimezone(UTC)
 
 
+class SimulatedClock:
+    """Starts at a given moment and runs ``speed`` times faster (demos and end-to-end tests)."""
+
+    def __init__(self, start: datetime, speed: float = 1.0) -> None:
+        self._start = start.astimezone(UTC)
+        self._origin = monotonic()
+        self._speed = speed
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=(monotonic() - self._origin) * self._speed)
+
+
 def iso(moment: datetime) -> str:
     """UTC ISO-8601 text as stored in the database (sorts as time)."""
     if moment.tzinfo is None:
@@ -46,4 +59,4 @@ def from_iso(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
 
 
-__all__ = ["UTC", "Clock", "FrozenClock", "SystemClock", "from_iso", "iso", "timedelta"]
+__all__ = ["UTC", "Clock", "FrozenClock", "SimulatedClock", "SystemClock", "from_iso", "iso", "timedelta"]

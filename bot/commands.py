@@ -11,10 +11,24 @@ PATIENT_COMMANDS = {
     "hulp": "help",
     "stop": "stop",
     "wis": "erase",
+    "plan": "plan",
+    "mijnplan": "myplan",
+    "stil": "discreet",
 }
-CLINICIAN_COMMANDS = {"start": "start", "agenda": "agenda", "help": "help", "hulp": "help"}
+CLINICIAN_COMMANDS = {
+    "start": "start",
+    "agenda": "agenda",
+    "help": "help",
+    "hulp": "help",
+    "plan": "plan",
+    "planmaken": "invite_plan",
+    "doel": "goal",
+    "actie": "action",
+    "stopactie": "end_action",
+}
+PLAN_COMMANDS = {"plan", "invite_plan", "goal", "action", "end_action"}
 # Shown in Telegram's command menu (descriptions live in content/nl/messages.yaml).
-MENU = ("terug", "pauze", "help", "stop", "wis")
+MENU = ("terug", "pauze", "plan", "mijnplan", "stil", "help", "stop", "wis")
 
 
 def split_command(text: str) -> tuple[str, str] | None:

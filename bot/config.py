@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -9,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.content import DEFAULT_CONTENT_DIR
+from scheduler.schedules import QuietHours
 
 
 class Settings(BaseSettings):
@@ -29,6 +31,22 @@ class Settings(BaseSettings):
     outbox_interval_seconds: float = Field(default=15.0, gt=0)
     send_rate_per_second: float = Field(default=30.0, gt=0)
     send_rate_per_chat_per_second: float = Field(default=1.0, gt=0)
+    quiet_hours: str = Field(
+        default="21:30-08:00", description="No reminders in this local period (HH:MM-HH:MM)."
+    )
+    reminder_max_late_hours: float = Field(
+        default=2.0, ge=0, description="After downtime: send a reminder at most this late, else missed."
+    )
+    plan_invite_after_minutes: int = Field(
+        default=60,
+        ge=0,
+        description="Ask the patient to make their plan this long after the consult; 0 = off.",
+    )
+    signal_rules_file: Path | None = Field(default=None, description="Practice signalling rules (YAML).")
+    simulated_clock_start: datetime | None = Field(
+        default=None, description="Demos and tests only: the bot's clock starts at this moment..."
+    )
+    simulated_clock_speed: float = Field(default=1.0, gt=0, description="...and runs this many times faster.")
     content_dir: Path = Field(default=DEFAULT_CONTENT_DIR)
     log_level: str = Field(default="INFO")
 
@@ -38,7 +56,22 @@ class Settings(BaseSettings):
         ZoneInfo(value)
         return value
 
-    @field_validator("bot_token", "bot_username", "telegram_api_url", mode="before")
+    @field_validator("quiet_hours")
+    @classmethod
+    def _valid_quiet(cls, value: str) -> str:
+        start, _, end = value.partition("-")
+        time.fromisoformat(start.strip())
+        time.fromisoformat(end.strip())
+        return value
+
+    @field_validator(
+        "bot_token",
+        "bot_username",
+        "telegram_api_url",
+        "signal_rules_file",
+        "simulated_clock_start",
+        mode="before",
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
@@ -46,3 +79,8 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def quiet(self) -> QuietHours:
+        start, _, end = self.quiet_hours.partition("-")
+        return QuietHours(time.fromisoformat(start.strip()), time.fromisoformat(end.strip()))

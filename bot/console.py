@@ -20,7 +20,7 @@ from bot.app import App, build_app
 from bot.channels import Reply
 from bot.commands import PATIENT_COMMANDS, split_command
 from bot.config import Settings
-from bot.flows.intake import DECLINED, DONE
+from bot.flows.engine import DECLINED, DONE
 from bot.flows.model import Button, Choice, OutMessage, Text
 from bot.services.patients import ERASE_NO, ERASE_YES
 

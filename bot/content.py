@@ -52,7 +52,7 @@ class Catalog:
     def __init__(self, content_dir: Path = DEFAULT_CONTENT_DIR) -> None:
         self.content_dir = content_dir
         self.messages: dict[str, Any] = _load_yaml(content_dir / "messages.yaml")
-        self.intake: dict[str, Any] = _load_yaml(content_dir / "intake.yaml")
+        self._flows: dict[str, dict[str, Any]] = {}
         self.dimensions: tuple[Dimension, ...] = tuple(
             Dimension(**d) for d in _load_yaml(content_dir / "dimensions.yaml")["dimensions"]
         )
@@ -69,6 +69,16 @@ class Catalog:
         )
         self._string_env = Environment(undefined=StrictUndefined, autoescape=False)
         self._compiled: dict[str, Template] = {}
+
+    def flow(self, name: str) -> dict[str, Any]:
+        """A conversation definition, ``content/nl/<name>.yaml`` (intake, plan)."""
+        if name not in self._flows:
+            self._flows[name] = _load_yaml(self.content_dir / f"{name}.yaml")
+        return self._flows[name]
+
+    @property
+    def intake(self) -> dict[str, Any]:
+        return self.flow("intake")
 
     # -- lookup -------------------------------------------------------------------------
     def raw(self, key: str) -> Any:

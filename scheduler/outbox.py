@@ -34,6 +34,8 @@ class OutboxSender:
         self.limiter = limiter or RateLimiter()
         self.workers = 16
         self.renderers: dict[str, Renderer] = {}
+        # Called when a recipient blocked the bot (after the row is failed).
+        self.on_blocked: Callable[[OutboxItem], Awaitable[None]] | None = None
         self._lock = asyncio.Lock()
 
     def register(self, kind: str, renderer: Renderer) -> None:
@@ -86,6 +88,8 @@ class OutboxSender:
         except DeliveryBlocked:
             await self.repo.outbox_retry(item.id, self.clock.now(), give_up=True)
             log.warning("outbox item %s: recipient unreachable", item.id)
+            if self.on_blocked is not None:
+                await self.on_blocked(item)
             return 0
         await self.repo.outbox_sent(item.id, ids[0] if ids else None, self.clock.now())
         log.info("outbox item %s (%s) sent", item.id, item.kind)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.content import Catalog, ContentError
-from bot.flows.intake import expand_steps
+from bot.flows.engine import expand_steps
 
 ROOT = Path(__file__).resolve().parent.parent
 PATIENT_FREE = (
@@ -35,10 +35,15 @@ def patient_texts(catalog: Catalog) -> Iterator[tuple[str, str]]:
             yield key, node
 
     yield from walk(catalog.messages, "")
-    for step in catalog.intake["steps"]:
-        for sub in step.get("steps", [step]):
-            if "prompt" in sub:
-                yield f"intake.{sub['id']}", sub["prompt"]
+    for flow in ("intake", "plan"):
+        definition = catalog.flow(flow)
+        for step in definition["steps"]:
+            for sub in step.get("steps", [step]):
+                if "prompt" in sub:
+                    yield f"{flow}.{sub['id']}", sub["prompt"]
+        for name, options in (definition.get("options") or {}).items():
+            for option in options:
+                yield f"{flow}.options.{name}.{option['value']}", option["label"]
     for dim in catalog.dimensions:
         yield f"dimensions.{dim.id}", dim.explanation
 
@@ -56,9 +61,21 @@ def catalog() -> Catalog:
 
 
 def test_definition_expands(catalog: Catalog) -> None:
-    steps = expand_steps(catalog)
+    steps = expand_steps(catalog, catalog.flow("intake"))
     assert steps[0].type == "consent" and steps[-1].type == "end"
     assert sum(s.type == "scale" for s in steps) == 6
+    plan = expand_steps(catalog, catalog.flow("plan"))
+    assert [s.type for s in plan][-2:] == ["confirm", "end"]
+
+
+def test_broken_flow_definitions_are_refused(catalog: Catalog) -> None:
+    plan = catalog.flow("plan")
+    with pytest.raises(ContentError, match="again"):
+        expand_steps(catalog, {**plan, "steps": [{"id": "c", "type": "confirm", "again": "nope"}, *plan["steps"]]})
+    with pytest.raises(ContentError, match="options"):
+        expand_steps(catalog, {**plan, "options": {}})
+    with pytest.raises(ContentError, match="condition"):
+        expand_steps(catalog, {"id": "x", "steps": [{"id": "a", "type": "text", "when": "a ~ b"}]})
 
 
 def test_keys_used_in_code_exist(catalog: Catalog) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.content import Catalog
-from bot.flows.intake import BACK, DECLINED, DONE, FINISH, SKIP, IntakeContext, IntakeEngine, IntakeState
+from bot.flows.engine import BACK, DECLINED, DONE, FINISH, SKIP, FlowContext, FlowEngine, FlowState
 from bot.flows.model import (
     Choice,
     Command,
@@ -19,7 +19,7 @@ from bot.flows.model import (
 )
 from tests.conftest import DIMS
 
-CTX = IntakeContext(practice_name="De Linde", consult_when="dinsdag 1 december om 14:30")
+CTX = FlowContext(practice_name="De Linde", consult_when="dinsdag 1 december om 14:30")
 
 
 @pytest.fixture(scope="module")
@@ -28,15 +28,15 @@ def catalog() -> Catalog:
 
 
 @pytest.fixture
-def engine(catalog: Catalog) -> IntakeEngine:
-    return IntakeEngine(catalog, low_score_threshold=5, max_text_chars=200)
+def engine(catalog: Catalog) -> FlowEngine:
+    return FlowEngine(catalog, low_score_threshold=5, max_text_chars=200)
 
 
 class Driver:
-    def __init__(self, engine: IntakeEngine) -> None:
+    def __init__(self, engine: FlowEngine) -> None:
         self.engine = engine
         self.result = engine.start(CTX)
-        self.state: IntakeState = self.result.state
+        self.state: FlowState = self.result.state
 
     def send(self, inp: object) -> Result:
         self.result = self.engine.handle(self.state, inp, CTX)  # type: ignore[arg-type]
@@ -57,7 +57,7 @@ class Driver:
         return [b.value for row in self.result.messages[-1].buttons for b in row]
 
 
-def test_consent_first_and_recorded(engine: IntakeEngine) -> None:
+def test_consent_first_and_recorded(engine: FlowEngine) -> None:
     d = Driver(engine)
     assert d.state.step == "consent"
     assert "De Linde" in d.question and "112" in d.question and "/wis" in d.question
@@ -68,7 +68,7 @@ def test_consent_first_and_recorded(engine: IntakeEngine) -> None:
     assert d.state.history == []  # consent is not a step to go back to
 
 
-def test_no_consent_no_questions(engine: IntakeEngine) -> None:
+def test_no_consent_no_questions(engine: FlowEngine) -> None:
     d = Driver(engine)
     r = d.tap("no")
     assert RecordConsent(False) in r.effects
@@ -79,7 +79,7 @@ def test_no_consent_no_questions(engine: IntakeEngine) -> None:
     assert r.state.step == "consent" and r.state.seq > d.state.seq
 
 
-def test_consent_by_typing(engine: IntakeEngine) -> None:
+def test_consent_by_typing(engine: FlowEngine) -> None:
     d = Driver(engine)
     d.text("Ja!")
     assert d.state.step == "what_matters"
@@ -99,7 +99,7 @@ def answer_all(d: Driver, scores: dict[str, int] | None = None, talk: set[str] |
             d.tap(SKIP)
 
 
-def test_full_intake_with_low_scores_and_priorities(engine: IntakeEngine) -> None:
+def test_full_intake_with_low_scores_and_priorities(engine: FlowEngine) -> None:
     d = Driver(engine)
     answer_all(d, scores={"lichaamsfuncties": 3}, talk={"lichaamsfuncties", "meedoen"})
     assert d.state.step == "discuss"
@@ -121,7 +121,7 @@ def test_full_intake_with_low_scores_and_priorities(engine: IntakeEngine) -> Non
     assert "mentaal_welbevinden.hard" not in d.state.answers  # high score: no follow-up
 
 
-def test_priority_untap_and_done_early(engine: IntakeEngine) -> None:
+def test_priority_untap_and_done_early(engine: FlowEngine) -> None:
     d = Driver(engine)
     answer_all(d, talk={"zingeving", "meedoen"})
     d.text("geld")
@@ -135,7 +135,7 @@ def test_priority_untap_and_done_early(engine: IntakeEngine) -> None:
     assert any(isinstance(e, SaveAnswer) and e.key == "priorities" for e in r.effects)
 
 
-def test_priorities_skipped_when_nothing_marked(engine: IntakeEngine) -> None:
+def test_priorities_skipped_when_nothing_marked(engine: FlowEngine) -> None:
     d = Driver(engine)
     answer_all(d)
     r = d.tap(SKIP)  # nothing to discuss either
@@ -144,7 +144,7 @@ def test_priorities_skipped_when_nothing_marked(engine: IntakeEngine) -> None:
     assert Completed() in r.effects
 
 
-def test_low_score_follow_up_with_text(engine: IntakeEngine) -> None:
+def test_low_score_follow_up_with_text(engine: FlowEngine) -> None:
     d = Driver(engine)
     d.tap("yes")
     d.tap(SKIP)
@@ -163,7 +163,7 @@ def test_low_score_follow_up_with_text(engine: IntakeEngine) -> None:
     assert d.state.step == "mentaal_welbevinden.score"
 
 
-def test_back_to_higher_score_drops_follow_up_answers(engine: IntakeEngine) -> None:
+def test_back_to_higher_score_drops_follow_up_answers(engine: FlowEngine) -> None:
     d = Driver(engine)
     d.tap("yes")
     d.tap(SKIP)
@@ -186,7 +186,7 @@ def test_back_to_higher_score_drops_follow_up_answers(engine: IntakeEngine) -> N
     assert d.state.step == "mentaal_welbevinden.score"
 
 
-def test_back_at_first_question(engine: IntakeEngine) -> None:
+def test_back_at_first_question(engine: FlowEngine) -> None:
     d = Driver(engine)
     d.tap("yes")
     r = d.send(Command("back"))
@@ -195,7 +195,7 @@ def test_back_at_first_question(engine: IntakeEngine) -> None:
     assert r.messages[-1].seq == d.state.seq  # the question again
 
 
-def test_skip_deletes_earlier_answer(engine: IntakeEngine) -> None:
+def test_skip_deletes_earlier_answer(engine: FlowEngine) -> None:
     d = Driver(engine)
     d.tap("yes")
     d.text("gezondheid")
@@ -221,7 +221,7 @@ def test_skip_deletes_earlier_answer(engine: IntakeEngine) -> None:
         (Choice(999, "3"), "eerdere vraag"),
     ],
 )
-def test_bad_input_on_scale_keeps_state(engine: IntakeEngine, inp: object, expected: str) -> None:
+def test_bad_input_on_scale_keeps_state(engine: FlowEngine, inp: object, expected: str) -> None:
     d = Driver(engine)
     d.tap("yes")
     d.tap(SKIP)
@@ -233,7 +233,7 @@ def test_bad_input_on_scale_keeps_state(engine: IntakeEngine, inp: object, expec
     assert r.messages[-1].seq == before.seq and r.messages[-1].buttons  # the question again
 
 
-def test_typed_score_is_accepted(engine: IntakeEngine) -> None:
+def test_typed_score_is_accepted(engine: FlowEngine) -> None:
     d = Driver(engine)
     d.tap("yes")
     d.tap(SKIP)
@@ -249,7 +249,7 @@ def test_typed_score_is_accepted(engine: IntakeEngine) -> None:
         ("x" * 201, "te lang"),
     ],
 )
-def test_bad_free_text(engine: IntakeEngine, text: str, expected: str) -> None:
+def test_bad_free_text(engine: FlowEngine, text: str, expected: str) -> None:
     d = Driver(engine)
     d.tap("yes")
     r = d.text(text)
@@ -257,7 +257,7 @@ def test_bad_free_text(engine: IntakeEngine, text: str, expected: str) -> None:
     assert d.state.step == "what_matters"
 
 
-def test_double_tap_is_quiet_and_old_button_is_explained(engine: IntakeEngine) -> None:
+def test_double_tap_is_quiet_and_old_button_is_explained(engine: FlowEngine) -> None:
     d = Driver(engine)
     d.tap("yes")
     d.tap(SKIP)
@@ -270,7 +270,7 @@ def test_double_tap_is_quiet_and_old_button_is_explained(engine: IntakeEngine) -
     assert d.state.answers["lichaamsfuncties.score"] == 6
 
 
-def test_unknown_button_value_on_current_question(engine: IntakeEngine) -> None:
+def test_unknown_button_value_on_current_question(engine: FlowEngine) -> None:
     d = Driver(engine)
     d.tap("yes")
     d.tap(SKIP)
@@ -280,7 +280,7 @@ def test_unknown_button_value_on_current_question(engine: IntakeEngine) -> None:
     assert not r.changed and "eerdere vraag" in r.messages[0].text
 
 
-def test_done_is_final(engine: IntakeEngine) -> None:
+def test_done_is_final(engine: FlowEngine) -> None:
     d = Driver(engine)
     answer_all(d)
     d.tap(SKIP)
@@ -290,20 +290,20 @@ def test_done_is_final(engine: IntakeEngine) -> None:
     assert not r.changed and "kan nu niet meer" in r.messages[0].text
 
 
-def test_state_round_trips_through_json(engine: IntakeEngine) -> None:
+def test_state_round_trips_through_json(engine: FlowEngine) -> None:
     import json
 
     d = Driver(engine)
     d.tap("yes")
     d.text("familie")
     d.tap("3")
-    restored = IntakeState.from_dict(json.loads(json.dumps(d.state.to_dict())))
+    restored = FlowState.from_dict(json.loads(json.dumps(d.state.to_dict())))
     assert restored == d.state
     r = engine.handle(restored, Choice(restored.seq, "yes"), CTX)
     assert r.state.step == "lichaamsfuncties.hard"
 
 
-def test_every_button_fits_telegram_callback_data(engine: IntakeEngine) -> None:
+def test_every_button_fits_telegram_callback_data(engine: FlowEngine) -> None:
     d = Driver(engine)
     answer_all(d, scores=dict.fromkeys(DIMS, 1), talk=set(DIMS))
     d.text("\n".join(f"onderwerp nummer {i} met een heel lange omschrijving erbij" for i in range(10)))

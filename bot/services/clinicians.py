@@ -3,26 +3,40 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, time
+from datetime import date, datetime, time, timedelta
 
 from bot.channels import Reply
 from bot.clock import Clock
 from bot.content import Catalog
 from bot.flows.model import Button, OutMessage
 from bot.services.agenda import AgendaService
-from bot.storage.repo import Clinician, OutboxItem, Repository
+from bot.services.plans import PlanError, PlanService, describe_schedule
+from bot.storage.repo import Clinician, Consult, OutboxItem, Patient, Repository
+from scheduler.schedules import Schedule
 
 log = logging.getLogger(__name__)
 
 AGENDA_PREFIX = "ag:"
 
 
+MEASURE_WORDS = {"bloeddruk": "blood_pressure", "gewicht": "weight", "stappen": "steps", "pijn": "pain"}
+MEASURE_WORDS["bloedsuiker"] = "glucose"
+
+
 class ClinicianService:
-    def __init__(self, repo: Repository, agenda: AgendaService, catalog: Catalog, clock: Clock) -> None:
+    def __init__(
+        self,
+        repo: Repository,
+        agenda: AgendaService,
+        catalog: Catalog,
+        clock: Clock,
+        plans: PlanService,
+    ) -> None:
         self.repo = repo
         self.agenda = agenda
         self.catalog = catalog
         self.clock = clock
+        self.plans = plans
 
     def _note(self, clinician: Clinician, key: str, **params: object) -> Reply:
         return Reply(clinician.telegram_chat_id or 0, [OutMessage(self.catalog.t(key, **params))])
@@ -78,3 +92,104 @@ class ClinicianService:
             return None
         header = self.catalog.t("clinician.new_agenda", id=consult.id)
         return await self.agenda.telegram_messages(consult.id, header=header)
+
+    # -- the plan, from the POH's chat ------------------------------------------------------
+    async def _patient_of(self, clinician: Clinician, word: str) -> tuple[Consult, Patient] | None:
+        """The patient of consult ``#<id>`` in the clinician's own practice."""
+        try:
+            consult = await self.repo.get_consult(int(word.lstrip("#")))
+        except ValueError:
+            return None
+        if consult is None or consult.practice_id != clinician.practice_id or consult.status == "erased":
+            return None
+        patient = await self.repo.get_patient(consult.patient_id)
+        return (consult, patient) if patient is not None else None
+
+    async def plan_command(self, clinician: Clinician, name: str, args: str) -> Reply:
+        """/plan 12, /planmaken 12, /doel 12 <text>, /actie <goal> <time> <days> <text>, /stopactie <id>."""
+        words = args.split()
+        try:
+            if name == "end_action":
+                await self._end_action(clinician, words[0] if words else "")
+                return self._note(clinician, "clinician.plan.action_ended")
+            if name == "action":
+                return await self._add_action(clinician, args)
+            found = await self._patient_of(clinician, words[0]) if words else None
+            if found is None:
+                return self._note(clinician, f"clinician.plan.usage_{name}")
+            consult, patient = found
+            if name == "goal":
+                text = args.split(None, 1)[1] if len(words) > 1 else ""
+                goal = await self.plans.add_goal(patient.id, text, f"clinician:{clinician.id}")
+                log.info("clinician %s added goal %s", clinician.id, goal)
+                return self._note(clinician, "clinician.plan.goal_added", goal=goal, consult=consult.id)
+            if name == "invite_plan":
+                return await self._invite_plan(clinician, consult, patient)
+            return await self._show_plan(clinician, consult, patient)
+        except (PlanError, ValueError, IndexError):
+            return self._note(clinician, f"clinician.plan.usage_{name}")
+
+    async def _show_plan(self, clinician: Clinician, consult: Consult, patient: Patient) -> Reply:
+        goals = await self.plans.goals(patient.id)
+        log.info("clinician %s viewed the plan of consult %s", clinician.id, consult.id)
+        text = self.catalog.render_template(
+            "plan_poh.txt.j2",
+            consult=consult.id,
+            goals=goals,
+            when=lambda action: describe_schedule(self.catalog, action.schedule),
+        )
+        return Reply(clinician.telegram_chat_id or 0, [OutMessage(text)])
+
+    async def _invite_plan(self, clinician: Clinician, consult: Consult, patient: Patient) -> Reply:
+        if not patient.reachable:
+            return self._note(clinician, "clinician.plan.unreachable", consult=consult.id)
+        now = self.clock.now()
+        await self.repo.enqueue(
+            "plan_start",
+            patient.telegram_chat_id or 0,
+            {"consult_id": consult.id},
+            now,
+            now,
+            patient_id=patient.id,
+            consult_id=consult.id,
+        )
+        return self._note(clinician, "clinician.plan.invited", consult=consult.id)
+
+    async def _add_action(self, clinician: Clinician, args: str) -> Reply:
+        goal_word, at, days, *rest = args.split()
+        goal = await self.plans.goal_in_practice(int(goal_word), clinician.practice_id)
+        if goal is None:
+            raise PlanError("no such goal")
+        measurement = None
+        if rest and rest[0].startswith("+"):
+            measurement = MEASURE_WORDS[rest.pop(0)[1:].casefold()]
+        what = " ".join(rest)
+        today = self.clock.now().astimezone(self.agenda.zone).date()
+        schedule = self._schedule(days, time.fromisoformat(at), today)
+        action = await self.plans.add_action(goal, what, schedule, f"clinician:{clinician.id}", measurement)
+        log.info("clinician %s added action %s", clinician.id, action)
+        return self._note(
+            clinician,
+            "clinician.plan.action_added",
+            action=action,
+            when=describe_schedule(self.catalog, schedule),
+        )
+
+    def _schedule(self, days: str, at: time, today: date) -> Schedule:
+        word = days.casefold()
+        if word == "dagelijks":
+            return Schedule("daily", at, today)
+        if word == "eenmalig":
+            local_now = self.clock.now().astimezone(self.agenda.zone).time()
+            return Schedule("once", at, today if at > local_now else today + timedelta(days=1))
+        names = [d[:2] for d in self.catalog.raw("weekdays")]
+        return Schedule(
+            "weekdays", at, today, weekdays=frozenset(names.index(d[:2]) for d in word.split(","))
+        )
+
+    async def _end_action(self, clinician: Clinician, word: str) -> None:
+        action = int(word)
+        if not await self.plans.action_in_practice(action, clinician.practice_id):
+            raise PlanError("no such action")
+        await self.plans.end_action(action)
+        log.info("clinician %s ended action %s", clinician.id, action)

@@ -49,7 +49,13 @@ class Onboarding:
         clinician = await self.repo.clinician_by_telegram(user_id)
         if clinician is not None:
             return clinician
-        return await self.repo.patient_by_telegram(user_id)
+        patient = await self.repo.patient_by_telegram(user_id)
+        if patient is not None and patient.blocked:
+            # They write again, so they unblocked the bot: reminders may go again.
+            await self.repo.set_patient_blocked(patient.id, None)
+            log.info("patient %s can be reached again", patient.id)
+            patient = await self.repo.get_patient(patient.id)
+        return patient
 
     async def start(self, user_id: int, chat_id: int, token: str | None, update_id: int | None) -> Reply:
         actor = await self.identify(user_id)

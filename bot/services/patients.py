@@ -8,15 +8,14 @@ Rules kept here:
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import weakref
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from bot.channels import Reply
 from bot.clock import Clock
 from bot.content import Catalog
-from bot.flows.intake import DECLINED, INTAKE_FLOW, IntakeContext, IntakeEngine, IntakeState
+from bot.flows.engine import DECLINED, DONE, INTAKE_FLOW, PLAN_FLOW, FlowContext, FlowEngine, FlowState
 from bot.flows.model import (
     Button,
     Command,
@@ -31,8 +30,12 @@ from bot.flows.model import (
     Text,
     Unsupported,
 )
+from bot.services.locks import KeyedLocks
+from bot.services.plans import ActionView, PlanService, describe_schedule
+from bot.services.reminders import ReminderService
 from bot.services.safety import SafetyService
-from bot.storage.repo import Consult, Conversation, Patient, Repository
+from bot.storage.repo import Consult, Conversation, OutboxItem, Patient, Repository
+from scheduler.schedules import respect_quiet
 
 log = logging.getLogger(__name__)
 
@@ -40,42 +43,36 @@ ERASE_YES = "wis:yes"
 ERASE_NO = "wis:no"
 
 
-class KeyedLocks:
-    """One asyncio.Lock per key, dropped when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
-
-    def __call__(self, key: int) -> asyncio.Lock:
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[key] = lock
-        return lock
-
-
 class PatientService:
     def __init__(
         self,
         repo: Repository,
-        engine: IntakeEngine,
+        engines: dict[str, FlowEngine],
         catalog: Catalog,
         clock: Clock,
         zone: ZoneInfo,
         safety: SafetyService,
+        *,
+        plans: PlanService,
+        reminders: ReminderService,
+        locks: KeyedLocks,
     ) -> None:
         self.safety = safety
         self.repo = repo
-        self.engine = engine
+        self.engines = engines
+        self.engine = engines[INTAKE_FLOW]
         self.catalog = catalog
         self.clock = clock
         self.zone = zone
-        self.locks = KeyedLocks()
+        self.plans = plans
+        self.reminders = reminders
+        self.locks = locks
+        self.plan_invite_after: timedelta | None = None  # set by the composition root
 
     # -- helpers --------------------------------------------------------------------
-    async def context(self, consult: Consult) -> IntakeContext:
+    async def context(self, consult: Consult) -> FlowContext:
         practice = await self.repo.get_practice(consult.practice_id)
-        return IntakeContext(
+        return FlowContext(
             practice_name=practice.name if practice else "",
             consult_when=self.catalog.format_when(consult.scheduled_at.astimezone(self.zone)),
         )
@@ -99,16 +96,17 @@ class PatientService:
     def _note(self, patient: Patient, key: str) -> Reply:
         return self._reply(patient, [OutMessage(self.catalog.t(key))])
 
-    async def _load(
-        self, patient: Patient
-    ) -> tuple[Conversation, Consult, IntakeState, IntakeContext] | None:
+    async def _load(self, patient: Patient) -> tuple[Conversation, Consult, FlowState, FlowContext] | None:
         conv = await self.repo.get_conversation(patient.id)
         if conv is None:
             return None
         consult = await self.repo.get_consult(conv.consult_id)
         if consult is None:
             return None
-        return conv, consult, IntakeState.from_dict(conv.state), await self.context(consult)
+        return conv, consult, FlowState.from_dict(conv.state), await self.context(consult)
+
+    def engine_of(self, conv: Conversation) -> FlowEngine:
+        return self.engines[conv.flow]
 
     async def _commit(
         self,
@@ -117,20 +115,29 @@ class PatientService:
         result: Result,
         update_id: int | None,
         *,
+        flow: str = INTAKE_FLOW,
         paused: bool = False,
     ) -> None:
         now = self.clock.now()
         async with self.repo.transaction():
             for effect in result.effects:
-                await self._apply(patient, consult, effect)
+                await self._apply(patient, consult, effect, flow, result.state)
             await self.repo.save_conversation(
-                patient.id, consult.id, INTAKE_FLOW, result.state.to_dict(), now, paused=paused
+                patient.id, consult.id, flow, result.state.to_dict(), now, paused=paused
             )
             if update_id is not None:
                 await self.repo.mark_processed(update_id, now)
 
-    async def _apply(self, patient: Patient, consult: Consult, effect: Effect) -> None:
+    async def _apply(
+        self, patient: Patient, consult: Consult, effect: Effect, flow: str, state: FlowState
+    ) -> None:
         now = self.clock.now()
+        if flow == PLAN_FLOW:
+            # The plan's answers live in the conversation state until the patient confirms.
+            if isinstance(effect, Completed):
+                goal, action = await self.plans.add_from_chat(patient.id, state.answers)
+                log.info("patient %s made a plan in the chat: goal %s, action %s", patient.id, goal, action)
+            return
         if isinstance(effect, SaveAnswer):
             await self.repo.save_answer(consult.id, effect.key, effect.value, now)
         elif isinstance(effect, DeleteAnswer):
@@ -152,54 +159,147 @@ class PatientService:
                     now,
                     consult_id=consult.id,
                 )
+            if self.plan_invite_after is not None:
+                moment = max(now, consult.scheduled_at + self.plan_invite_after)
+                moment = respect_quiet(moment, self.zone, self.reminders.quiet_for(patient))
+                await self.repo.enqueue(
+                    "plan_start",
+                    patient.telegram_chat_id or 0,
+                    {"consult_id": consult.id},
+                    moment,
+                    now,
+                    patient_id=patient.id,
+                    consult_id=consult.id,
+                )
             log.info("intake completed for consult %s", consult.id)
 
     # -- entry points -----------------------------------------------------------------
-    async def begin(self, patient: Patient, consult: Consult, update_id: int | None) -> Reply:
-        """Start the intake for a consult. The caller holds ``self.locks(patient.id)``."""
+    async def begin(
+        self, patient: Patient, consult: Consult, update_id: int | None, *, flow: str = INTAKE_FLOW
+    ) -> Reply:
+        """Start a conversation (the intake, or the plan). The caller holds ``self.locks(patient.id)``."""
         previous = await self.repo.get_conversation(patient.id)
-        result = self.engine.start(await self.context(consult), after_seq=previous.seq if previous else 0)
-        await self._commit(patient, consult, result, update_id)
-        log.info("intake started for consult %s", consult.id)
+        result = self.engines[flow].start(
+            await self.context(consult), after_seq=previous.seq if previous else 0
+        )
+        await self._commit(patient, consult, result, update_id, flow=flow)
+        log.info("%s started for consult %s", flow, consult.id)
         return self._reply(patient, result.messages, seq=result.state.seq)
+
+    async def _safety_notes(
+        self, patient: Patient, consult_id: int | None, flags: list[str]
+    ) -> list[OutMessage]:
+        told = await self.safety.record(patient, consult_id, flags)
+        return [OutMessage(n) for n in self.safety.notes(flags, practice_told=told)]
 
     async def handle(self, patient: Patient, inp: Input, update_id: int | None = None) -> Reply:
         words = inp.text if isinstance(inp, Text | Unsupported) else None
         flags = self.safety.detect(words) if words else []
+        if isinstance(inp, Text):
+            # Typed words a reminder waits for (a measurement, what got in the way) go there.
+            reply = await self.reminders.text(patient, inp.text, update_id)
+            if reply is not None:
+                if flags:
+                    reply.messages[:0] = await self._safety_notes(patient, None, flags)
+                return reply
         async with self.locks(patient.id):
             patient = await self.repo.get_patient(patient.id) or patient
             loaded = await self._load(patient)
             if patient.status == "stopped" or loaded is None:
                 reply = self._note(patient, "stopped" if loaded else "unknown_user")
                 if flags:
-                    told = await self.safety.record(patient, loaded[1].id if loaded else None, flags)
-                    notes = self.safety.notes(flags, practice_told=told)
-                    reply.messages[:0] = [OutMessage(n) for n in notes]
+                    reply.messages[:0] = await self._safety_notes(
+                        patient, loaded[1].id if loaded else None, flags
+                    )
                 return reply
             conv, consult, state, ctx = loaded
-            result = self.engine.handle(state, inp, ctx)
+            engine = self.engine_of(conv)
+            result = engine.handle(state, inp, ctx)
             if not (flags or result.changed or conv.paused):
                 # Bad input, a re-ask, a double tap: nothing to store, so no write transaction.
                 return self._reply(patient, result.messages, seq=result.state.seq, toast=result.toast)
             async with self.repo.transaction():
                 if flags:
-                    # Keep whatever the step stored, then stop the flow: the route first.
-                    told = await self.safety.record(patient, consult.id, flags)
-                    held = self.engine.hold(result.state, ctx, self.safety.notes(flags, practice_told=told))
-                    result = Result(held.state, held.messages, result.effects, changed=True)
+                    notes = await self._safety_notes(patient, consult.id, flags)
+                    if result.state.step in (DONE, DECLINED):
+                        # Nothing to pause: the route, then what the flow says anyway.
+                        result = Result(
+                            result.state, [*notes, *result.messages], result.effects, changed=True
+                        )
+                    else:
+                        # Keep whatever the step stored, then stop the flow: the route first.
+                        held = engine.hold(result.state, ctx, (m.text for m in notes))
+                        result = Result(held.state, held.messages, result.effects, changed=True)
                 if result.changed or conv.paused:
-                    await self._commit(patient, consult, result, update_id)
+                    await self._commit(patient, consult, result, update_id, flow=conv.flow)
             return self._reply(patient, result.messages, seq=result.state.seq, toast=result.toast)
+
+    async def start_plan(self, patient: Patient, update_id: int | None = None) -> Reply:
+        """The patient's own plan, after a consult (``/plan`` or the invitation after the consult)."""
+        async with self.locks(patient.id):
+            patient = await self.repo.get_patient(patient.id) or patient
+            loaded = await self._load(patient)
+            consult = await self.repo.latest_consult(patient.id)
+            if consult is None or not patient.reachable:
+                return self._note(patient, "unknown_user" if consult is None else "stopped")
+            if loaded is not None:
+                conv, _, state, ctx = loaded
+                if state.step not in (DONE, DECLINED) or state.hold:
+                    # Busy with another conversation: finish that first.
+                    note = self.catalog.t("plan.busy")
+                    return self._reply(patient, self.engine_of(conv).ask(state, ctx, [note]), seq=state.seq)
+            return await self.begin(patient, consult, update_id, flow=PLAN_FLOW)
+
+    async def render_plan_start(self, item: OutboxItem) -> list[OutMessage] | None:
+        """Outbox renderer for ``plan_start``: after the consult, invite the patient to make a plan.
+        Nothing is sent when they already made one since, or are busy with questions."""
+        patient = await self.repo.get_patient(item.patient_id or 0)
+        consult = await self.repo.get_consult(int(item.payload["consult_id"]))
+        if patient is None or consult is None or not patient.reachable:
+            return None
+        if await self.plans.has_goal_since(patient.id, consult.scheduled_at):
+            return None
+        loaded = await self._load(patient)
+        if loaded is not None and loaded[0].flow == PLAN_FLOW and not loaded[2].history:
+            # Started on an earlier try whose delivery failed: ask the first question again.
+            _, _, state, ctx = loaded
+            return [OutMessage(self.catalog.t("plan.invite")), *self.engines[PLAN_FLOW].ask(state, ctx)]
+        if loaded is not None and (loaded[2].step not in (DONE, DECLINED) or loaded[2].hold):
+            return None
+        reply = await self.start_plan(patient)
+        return [OutMessage(self.catalog.t("plan.invite")), *reply.messages]
+
+    async def show_plan(self, patient: Patient) -> Reply:
+        goals = await self.plans.goals(patient.id)
+        if not goals:
+            return self._note(patient, "plan.none")
+        text = self.catalog.render_template("plan.txt.j2", goals=goals, when=self._when_action)
+        return self._reply(patient, [OutMessage(text)])
+
+    def _when_action(self, action: ActionView) -> str:
+        return describe_schedule(self.catalog, action.schedule)
+
+    async def set_discreet(self, patient: Patient, on: bool) -> Reply:
+        await self.repo.set_patient_settings(
+            patient.id, discreet=on, quiet_start=patient.quiet_start, quiet_end=patient.quiet_end
+        )
+        return self._note(patient, "discreet_on" if on else "discreet_off")
 
     async def command(
         self, patient: Patient, name: str, update_id: int | None = None, *, text: str | None = None
     ) -> Reply:
-        """Conversation commands: start, resume, pause, help, stop, erase; back and unknown go to
+        """Conversation commands: start, resume, pause, help, stop, erase, plan; back and unknown go to
         the flow. ``text`` is the whole message: words after a command are read for safety too."""
         if text and self.safety.detect(text):
             return await self.handle(patient, Unsupported("command", text=text), update_id)
         if name in ("back", "unknown"):
             return await self.handle(patient, Command(name), update_id)
+        if name == "plan":
+            return await self.start_plan(patient, update_id)
+        if name == "myplan":
+            return await self.show_plan(patient)
+        if name == "discreet":
+            return await self.set_discreet(patient, not patient.discreet)
         async with self.locks(patient.id):
             patient = await self.repo.get_patient(patient.id) or patient
             if name == "erase":
@@ -221,6 +321,7 @@ class PatientService:
             if loaded is None:
                 return self._note(patient, "unknown_user")
             conv, consult, state, ctx = loaded
+            engine = self.engine_of(conv)
             if name == "stop":
                 await self.repo.set_patient_status(patient.id, "stopped")
                 log.info("patient %s stopped", patient.id)
@@ -229,22 +330,20 @@ class PatientService:
                 await self.repo.set_paused(patient.id, True)
                 return self._note(patient, "pause")
             if name == "help":
-                return self._reply(
-                    patient, self.engine.ask(state, ctx, [self.catalog.t("help")]), seq=state.seq
-                )
+                return self._reply(patient, engine.ask(state, ctx, [self.catalog.t("help")]), seq=state.seq)
             # start / resume
             if patient.status == "stopped":
                 await self.repo.set_patient_status(patient.id, "active")
             if state.step == DECLINED:
                 async with self.repo.transaction():
-                    result = self.engine.restart_after_decline(state, ctx)
+                    result = engine.restart_after_decline(state, ctx)
                     await self.repo.set_consult_status(consult.id, "invited")
-                    await self._commit(patient, consult, result, update_id)
+                    await self._commit(patient, consult, result, update_id, flow=conv.flow)
                 return self._reply(patient, result.messages, seq=result.state.seq)
             if conv.paused:
                 await self.repo.set_paused(patient.id, False)
             note = "start_in_progress" if name == "start" and not conv.paused else "resume"
-            return self._reply(patient, self.engine.ask(state, ctx, [self.catalog.t(note)]), seq=state.seq)
+            return self._reply(patient, engine.ask(state, ctx, [self.catalog.t(note)]), seq=state.seq)
 
     async def erase(self, patient: Patient, confirmed: bool) -> Reply:
         async with self.locks(patient.id):
@@ -253,8 +352,8 @@ class PatientService:
                 note = [self.catalog.t("erase_cancelled")]
                 if loaded is None:
                     return self._reply(patient, [OutMessage(note[0])])
-                _, _, state, ctx = loaded
-                return self._reply(patient, self.engine.ask(state, ctx, note), seq=state.seq)
+                conv, _, state, ctx = loaded
+                return self._reply(patient, self.engine_of(conv).ask(state, ctx, note), seq=state.seq)
             await self.repo.erase_patient(patient.id, self.clock.now())
             log.info("patient %s erased their data", patient.id)
             return Reply(
@@ -273,7 +372,7 @@ class PatientService:
             consult = await self.repo.get_consult(conv.consult_id)
             if patient is None or consult is None:
                 continue
-            state = IntakeState.from_dict(conv.state)
-            messages = self.engine.ask(state, await self.context(consult))
+            state = FlowState.from_dict(conv.state)
+            messages = self.engine_of(conv).ask(state, await self.context(consult))
             replies.append(self._reply(patient, messages, seq=state.seq))
         return replies

@@ -10,19 +10,62 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock, from_iso
+from bot.content import Catalog
 from bot.storage.plans import PlanRepository
-from scheduler.schedules import QuietHours, Schedule, next_due
+from scheduler.schedules import QuietHours, Schedule, next_due, respect_quiet, to_utc
 
 MEASUREMENTS = ("blood_pressure", "weight", "steps", "pain", "glucose")
+# How long a plan made in the chat runs (the answer to "Hoe lang?"); None is open-ended.
+DURATIONS: dict[str, int | None] = {"2w": 14, "4w": 28, "3m": 91, "open": None}
+FOLLOW_UP_DAYS = 28
+REVIEW_EVERY = timedelta(days=7)
+REVIEW_AT = time(18, 30)  # the weekly look back arrives at this local time
+
+
+def schedule_from_answers(answers: dict[str, Any], today: date, now_local: time) -> Schedule:
+    """The schedule a patient chose in the plan flow (``content/nl/plan.yaml``)."""
+    at = time.fromisoformat(str(answers["time"]))
+    often = answers["often"]
+    if often == "once":
+        start = today if at > now_local else today + timedelta(days=1)
+        return Schedule("once", at, start)
+    days = DURATIONS.get(str(answers.get("until") or "open"))
+    end = today + timedelta(days=days - 1) if days else None
+    if often == "weekdays":
+        return Schedule("weekdays", at, today, end, frozenset(int(d) for d in answers.get("days") or []))
+    if often == "every_2_days":
+        return Schedule("every_n_days", at, today, end, every_days=2)
+    return Schedule("daily", at, today, end)
 
 
 class PlanError(ValueError):
     pass
+
+
+def describe_schedule(catalog: Catalog, schedule: Schedule) -> str:
+    """``elke dag om 08:00, tot en met 6 december`` in B1 Dutch."""
+    t = catalog.t
+    at = schedule.at.strftime("%H:%M")
+    if schedule.kind == "once":
+        day = schedule.start
+        text = t("schedule.once", day=day.day, month=catalog.raw("months")[day.month - 1], time=at)
+    elif schedule.kind == "weekdays":
+        names = [catalog.raw("weekdays")[d] for d in sorted(schedule.weekdays)]
+        days = names[0] if len(names) == 1 else t("schedule.and", first=", ".join(names[:-1]), last=names[-1])
+        text = t("schedule.weekdays", days=days, time=at)
+    elif schedule.kind == "every_n_days" and schedule.every_days > 1:
+        text = t("schedule.every_n_days", n=schedule.every_days, time=at)
+    else:
+        text = t("schedule.daily", time=at)
+    if schedule.end and schedule.kind != "once":
+        end = schedule.end
+        text += t("schedule.until", day=end.day, month=catalog.raw("months")[end.month - 1])
+    return text
 
 
 @dataclass
@@ -42,6 +85,7 @@ class GoalView:
     text: str
     follow_up_on: date | None
     actions: list[ActionView] = field(default_factory=list)
+    teachback: str | None = None
     ended: bool = False
     replaces: int | None = None
 
@@ -64,14 +108,44 @@ class PlanService:
         return await self.repo.add_plan(patient_id, self.clock.now())
 
     async def add_goal(
-        self, patient_id: int, text: str, author: str, follow_up_on: date | None = None
+        self,
+        patient_id: int,
+        text: str,
+        author: str,
+        follow_up_on: date | None = None,
+        *,
+        teachback: str | None = None,
     ) -> int:
         if not text.strip():
             raise PlanError("a goal needs words")
         async with self.repo.transaction():
             plan_id = await self._plan_id(patient_id)
             follow = follow_up_on.isoformat() if follow_up_on else None
-            return await self.repo.add_goal(plan_id, text.strip(), follow, author, self.clock.now())
+            now = self.clock.now()
+            local = now.astimezone(self.zone)
+            review = respect_quiet(
+                to_utc(local.date() + REVIEW_EVERY, REVIEW_AT, self.zone), self.zone, self.quiet
+            )
+            return await self.repo.add_goal(plan_id, text.strip(), follow, author, now, teachback, review)
+
+    async def add_from_chat(self, patient_id: int, answers: dict[str, Any]) -> tuple[int, int]:
+        """The plan the patient made in the chat: one goal (with their teach-back) and one action."""
+        local = self.clock.now().astimezone(self.zone)
+        schedule = schedule_from_answers(answers, local.date(), local.time())
+        follow = schedule.end or local.date() + timedelta(days=FOLLOW_UP_DAYS)
+        measure = answers.get("measure")
+        async with self.repo.transaction():
+            goal = await self.add_goal(
+                patient_id, str(answers["goal"]), "patient", follow, teachback=answers.get("teachback")
+            )
+            action = await self.add_action(
+                goal,
+                str(answers["action"]),
+                schedule,
+                "patient",
+                measure if measure in MEASUREMENTS else None,
+            )
+        return goal, action
 
     async def add_action(
         self,
@@ -134,7 +208,14 @@ class PlanService:
             if g["ended_at"] and not with_history:
                 continue
             follow = date.fromisoformat(g["follow_up_on"]) if g["follow_up_on"] else None
-            view = GoalView(g["id"], g["text"], follow, ended=bool(g["ended_at"]), replaces=g["replaces"])
+            view = GoalView(
+                g["id"],
+                g["text"],
+                follow,
+                teachback=g["teachback"],
+                ended=bool(g["ended_at"]),
+                replaces=g["replaces"],
+            )
             for a in await self.repo.actions(g["id"]):
                 if a["ended_at"] and not with_history:
                     continue
@@ -153,6 +234,17 @@ class PlanService:
                 )
             out.append(view)
         return out
+
+    async def goal_in_practice(self, goal_id: int, practice_id: int) -> int | None:
+        """The goal's id when it is active and belongs to a patient of this practice."""
+        return goal_id if await self.repo.practice_of_goal(goal_id) == practice_id else None
+
+    async def action_in_practice(self, action_id: int, practice_id: int) -> bool:
+        row = await self.repo.active_action(action_id)
+        return row is not None and await self.repo.practice_of_goal(int(row["goal_id"])) == practice_id
+
+    async def has_goal_since(self, patient_id: int, since: datetime) -> bool:
+        return any(from_iso(g["created_at"]) >= since for g in await self.repo.goals(patient_id))
 
     async def due_actions(self, until: datetime, limit: int = 1000) -> list[int]:
         """Ids of active actions due at or before ``until`` (an index range scan)."""

@@ -30,12 +30,28 @@ class PlanRepository:
         )
 
     async def add_goal(
-        self, plan_id: int, text: str, follow_up_on: str | None, author: str, now: datetime
+        self,
+        plan_id: int,
+        text: str,
+        follow_up_on: str | None,
+        author: str,
+        now: datetime,
+        teachback: str | None,
+        next_review_at: datetime,
     ) -> int:
         return await self.db.execute(
-            "INSERT INTO goals (plan_id, text, follow_up_on, author, created_at) VALUES (?, ?, ?, ?, ?)",
-            (plan_id, text, follow_up_on, author, iso(now)),
+            "INSERT INTO goals (plan_id, text, follow_up_on, author, created_at, teachback, next_review_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (plan_id, text, follow_up_on, author, iso(now), teachback, iso(next_review_at)),
         )
+
+    async def practice_of_goal(self, goal_id: int) -> int | None:
+        row = await self.db.fetchone(
+            "SELECT pa.practice_id FROM goals g JOIN plans p ON p.id = g.plan_id "
+            "JOIN patients pa ON pa.id = p.patient_id WHERE g.id = ? AND g.ended_at IS NULL",
+            (goal_id,),
+        )
+        return int(row[0]) if row else None
 
     async def goal(self, goal_id: int) -> Any:
         return await self.db.fetchone("SELECT * FROM goals WHERE id = ?", (goal_id,))
@@ -79,7 +95,8 @@ class PlanRepository:
     async def end_goal(self, goal_id: int, now: datetime) -> bool:
         async with self.db.transaction():
             count = await self.db.execute_rowcount(
-                "UPDATE goals SET ended_at = ? WHERE id = ? AND ended_at IS NULL", (iso(now), goal_id)
+                "UPDATE goals SET ended_at = ?, next_review_at = NULL WHERE id = ? AND ended_at IS NULL",
+                (iso(now), goal_id),
             )
             await self.db.execute(
                 "UPDATE actions SET ended_at = ?, next_due_at = NULL WHERE goal_id = ? AND ended_at IS NULL",

@@ -35,6 +35,14 @@ class Patient:
     telegram_user_id: int | None
     telegram_chat_id: int | None
     status: str
+    discreet: bool = False  # reminders say only "time for your action" until tapped
+    quiet_start: str | None = None  # local HH:MM, None: the default quiet hours
+    quiet_end: str | None = None
+    blocked: bool = False  # Telegram said the patient blocked the bot
+
+    @property
+    def reachable(self) -> bool:
+        return self.status == "active" and not self.blocked and self.telegram_chat_id is not None
 
 
 @dataclass(frozen=True)
@@ -169,6 +177,10 @@ class Repository:
             row["telegram_user_id"],
             row["telegram_chat_id"],
             row["status"],
+            bool(row["discreet"]),
+            row["quiet_start"],
+            row["quiet_end"],
+            row["blocked_at"] is not None,
         )
 
     async def get_patient(self, patient_id: int) -> Patient | None:
@@ -190,6 +202,22 @@ class Repository:
     async def set_patient_status(self, patient_id: int, status: str) -> None:
         await self.db.execute("UPDATE patients SET status = ? WHERE id = ?", (status, patient_id))
 
+    async def set_patient_blocked(self, patient_id: int, now: datetime | None) -> bool:
+        """Record that the patient blocked the bot (``now``) or wrote again (None); True if changed."""
+        if now is None:
+            sql = "UPDATE patients SET blocked_at = NULL WHERE id = ? AND blocked_at IS NOT NULL"
+            return await self.db.execute_rowcount(sql, (patient_id,)) == 1
+        sql = "UPDATE patients SET blocked_at = ? WHERE id = ? AND blocked_at IS NULL"
+        return await self.db.execute_rowcount(sql, (iso(now), patient_id)) == 1
+
+    async def set_patient_settings(
+        self, patient_id: int, *, discreet: bool, quiet_start: str | None, quiet_end: str | None
+    ) -> None:
+        await self.db.execute(
+            "UPDATE patients SET discreet = ?, quiet_start = ?, quiet_end = ? WHERE id = ?",
+            (int(discreet), quiet_start, quiet_end, patient_id),
+        )
+
     async def erase_patient(self, patient_id: int, now: datetime) -> None:
         """Remove every piece of the patient's data; keep a tombstone the POH can see."""
         async with self.transaction():
@@ -199,6 +227,14 @@ class Repository:
             await self.db.execute("DELETE FROM consents WHERE patient_id = ?", (patient_id,))
             await self.db.execute("DELETE FROM outbox WHERE patient_id = ?", (patient_id,))
             await self.db.execute("DELETE FROM safety_events WHERE patient_id = ?", (patient_id,))
+            await self.db.execute("DELETE FROM reminders WHERE patient_id = ?", (patient_id,))
+            goals = "SELECT g.id FROM goals g JOIN plans p ON p.id = g.plan_id WHERE p.patient_id = ?"
+            await self.db.execute(f"DELETE FROM actions WHERE goal_id IN ({goals})", (patient_id,))
+            await self.db.execute(
+                "DELETE FROM goals WHERE plan_id IN (SELECT id FROM plans WHERE patient_id = ?)",
+                (patient_id,),
+            )
+            await self.db.execute("DELETE FROM plans WHERE patient_id = ?", (patient_id,))
             await self.db.execute(
                 "UPDATE invites SET used_at = COALESCE(used_at, ?) WHERE patient_id = ?",
                 (iso(now), patient_id),
@@ -256,6 +292,13 @@ class Repository:
             (practice_id, iso(since), limit),
         )
         return [self._consult(r) for r in rows]
+
+    async def latest_consult(self, patient_id: int) -> Consult | None:
+        row = await self.db.fetchone(
+            "SELECT * FROM consults WHERE patient_id = ? ORDER BY scheduled_at DESC, id DESC LIMIT 1",
+            (patient_id,),
+        )
+        return self._consult(row) if row else None
 
     async def previous_consult(self, consult: Consult) -> Consult | None:
         """The patient's most recent earlier consult with a completed intake."""

@@ -14,8 +14,9 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.app import App
 from bot.channels import Reply
-from bot.commands import CLINICIAN_COMMANDS, PATIENT_COMMANDS, split_command
+from bot.commands import CLINICIAN_COMMANDS, PATIENT_COMMANDS, PLAN_COMMANDS, split_command
 from bot.flows.model import Choice, Input, OutMessage, Text, Unsupported
+from bot.services import reminders
 from bot.services.clinicians import AGENDA_PREFIX
 from bot.services.patients import ERASE_NO, ERASE_YES
 from bot.storage.repo import Clinician, Patient
@@ -119,6 +120,8 @@ def build_routers(responder: Responder) -> list[Router]:
         name = CLINICIAN_COMMANDS.get(command[0]) if command else None
         if name == "agenda":
             reply = await app.clinicians.upcoming(actor)
+        elif name in PLAN_COMMANDS and command is not None:
+            reply = await app.clinicians.plan_command(actor, name, command[1])
         elif name == "help":
             reply = app.clinicians.help(actor)
         else:
@@ -162,6 +165,12 @@ def build_routers(responder: Responder) -> list[Router]:
     async def patient_erase(callback: CallbackQuery, actor: Patient) -> None:
         reply = await app.patients.erase(actor, confirmed=callback.data == ERASE_YES)
         await responder.answer_tap(callback, reply)
+
+    @patients.callback_query(F.data.startswith(reminders.PREFIX))
+    async def patient_reminder_tap(callback: CallbackQuery, actor: Patient, update_id: int) -> None:
+        parsed = reminders.parse_data(callback.data or "")
+        rid, op = parsed if parsed else (-1, "")
+        await responder.answer_tap(callback, await app.reminders.tap(actor, rid, op, update_id))
 
     @patients.callback_query()
     async def patient_tap(callback: CallbackQuery, actor: Patient, update_id: int) -> None:

@@ -74,8 +74,7 @@ async def resume_after_restart(app: App, responder: Responder) -> None:
             log.warning("could not resume a conversation: %s", type(exc).__name__)
     if pending:
         log.info("resumed %d conversations after restart", len(pending))
-    if app.outbox is not None:
-        await app.outbox.flush()
+    await app.tick()
 
 
 async def run_polling(app: App) -> None:
@@ -86,7 +85,7 @@ async def run_polling(app: App) -> None:
         raise
     wiring = build_dispatcher(app, bot)
     assert app.outbox is not None
-    wakeups = start_wakeups(app.outbox, app.settings.outbox_interval_seconds)
+    wakeups = start_wakeups(app.tick, app.settings.outbox_interval_seconds)
     try:
         me = await bot.get_me()
         log.info("bot @%s starts polling", me.username)

@@ -1,12 +1,14 @@
-"""The consult-preparation intake: a declarative flow from ``content/nl/intake.yaml``.
+"""Declarative conversations: the intake (``content/nl/intake.yaml``) and the patient's own plan
+(``content/nl/plan.yaml``) are data run by one engine.
 
 The engine is pure. It gets the definition and texts at construction and, per call, the
-current :class:`IntakeState` and one input; it returns the new state, the messages to show
+current :class:`FlowState` and one input; it returns the new state, the messages to show
 and the effects to store. It never reads the clock, the network or the database.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -30,6 +32,7 @@ from bot.flows.model import (
 from bot.nlp.items import split_items
 
 INTAKE_FLOW = "intake"
+PLAN_FLOW = "plan"
 DONE = "done"
 DECLINED = "declined"
 
@@ -40,7 +43,7 @@ FINISH = "__done"
 CONTINUE = "__go"
 WAIT = "__wait"
 
-STEP_TYPES = {"consent", "text", "scale", "yesno", "choices", "priorities", "end"}
+STEP_TYPES = {"consent", "text", "scale", "yesno", "choices", "priorities", "pick", "time", "confirm", "end"}
 YES_WORDS = {"ja", "j", "jawel", "jazeker", "yes", "ok", "oke", "oké", "goed", "prima", "👍"}
 NO_WORDS = {"nee", "n", "neen", "no", "nope", "liever niet", "👎"}
 BUTTON_LABEL_MAX = 40
@@ -55,6 +58,7 @@ class Step:
     optional: bool = False
     when: str | None = None
     options: str | None = None
+    again: str | None = None  # confirm: the step to go back to on "no"
     minimum: int = 0
     maximum: int = 10
     dimension: Dimension | None = None
@@ -63,7 +67,7 @@ class Step:
 
 
 @dataclass(frozen=True)
-class IntakeContext:
+class FlowContext:
     """Per-conversation facts the texts need (already formatted for the patient)."""
 
     practice_name: str
@@ -71,7 +75,7 @@ class IntakeContext:
 
 
 @dataclass
-class IntakeState:
+class FlowState:
     step: str
     seq: int = 0
     answers: dict[str, Any] = field(default_factory=dict)
@@ -84,7 +88,7 @@ class IntakeState:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> IntakeState:
+    def from_dict(cls, data: dict[str, Any]) -> FlowState:
         return cls(**data)
 
     @property
@@ -92,10 +96,10 @@ class IntakeState:
         return self.step == DONE
 
 
-def expand_steps(catalog: Catalog) -> list[Step]:
+def expand_steps(catalog: Catalog, definition: dict[str, Any]) -> list[Step]:
     """Turn the YAML definition into a flat list of concrete steps."""
     steps: list[Step] = []
-    for raw in catalog.intake.get("steps", []):
+    for raw in definition.get("steps", []):
         if "for_each" in raw:
             if raw["for_each"] != "dimension":
                 raise ContentError(f"unknown for_each {raw['for_each']!r}")
@@ -108,8 +112,16 @@ def expand_steps(catalog: Catalog) -> list[Step]:
     keys = [s.key for s in steps]
     if len(set(keys)) != len(keys):
         raise ContentError("intake step ids are not unique")
-    if not steps or steps[0].type != "consent" or steps[-1].type != "end":
-        raise ContentError("the intake must start with consent and close with end")
+    if not steps or steps[-1].type != "end":
+        raise ContentError("a flow must close with an end step")
+    if definition.get("id") == INTAKE_FLOW and steps[0].type != "consent":
+        raise ContentError("the intake must start with consent")
+    options = definition.get("options") or {}
+    for step in steps:
+        if step.type in ("pick", "time") and step.options not in options:
+            raise ContentError(f"step {step.key!r}: unknown options {step.options!r}")
+        if step.type == "confirm" and step.again not in keys:
+            raise ContentError(f"step {step.key!r}: 'again' must name a step")
     return steps
 
 
@@ -118,7 +130,7 @@ def _make_step(raw: dict[str, Any], key: str, dim: Dimension | None, index: int,
     if step_type not in STEP_TYPES:
         raise ContentError(f"step {key!r}: unknown type {step_type!r}")
     when = raw.get("when")
-    if when is not None and when not in CONDITIONS:
+    if when is not None and when not in CONDITIONS and not ANSWER_IS.fullmatch(when):
         raise ContentError(f"step {key!r}: unknown condition {when!r}")
     return Step(
         key=key,
@@ -128,6 +140,7 @@ def _make_step(raw: dict[str, Any], key: str, dim: Dimension | None, index: int,
         optional=bool(raw.get("optional", False)),
         when=when,
         options=raw.get("options"),
+        again=raw.get("again"),
         minimum=int(raw.get("min", 0)),
         maximum=int(raw.get("max", 10)),
         dimension=dim,
@@ -136,16 +149,42 @@ def _make_step(raw: dict[str, Any], key: str, dim: Dimension | None, index: int,
     )
 
 
-def _low_score(engine: IntakeEngine, step: Step, answers: dict[str, Any]) -> bool:
+def _low_score(engine: FlowEngine, step: Step, answers: dict[str, Any]) -> bool:
     if step.dimension is None:
         return False
     score = answers.get(f"{step.dimension.id}.score")
     return isinstance(score, int) and score <= engine.low_score_threshold
 
 
-CONDITIONS: dict[str, Callable[[IntakeEngine, Step, dict[str, Any]], bool]] = {
+CONDITIONS: dict[str, Callable[[FlowEngine, Step, dict[str, Any]], bool]] = {
     "low_score": _low_score,
 }
+# ``when: often == weekdays``: the step is asked only after that answer.
+ANSWER_IS = re.compile(r"(\w+) (==|!=) (\w+)")
+
+
+def _applies(engine: FlowEngine, step: Step, answers: dict[str, Any]) -> bool:
+    if step.when is None:
+        return True
+    if step.when in CONDITIONS:
+        return CONDITIONS[step.when](engine, step, answers)
+    match = ANSWER_IS.fullmatch(step.when)
+    assert match is not None
+    return (str(answers.get(match[1])) == match[3]) == (match[2] == "==")
+
+
+TIME_TEXT = re.compile(r"(\d{1,2})(?:[:.](\d{2}))?(?: ?uur)?")
+
+
+def parse_time(text: str) -> str | None:
+    """``8``, ``8 uur``, ``8:30``, ``08.30`` -> ``08:30``; None when it is not a time of day."""
+    match = TIME_TEXT.fullmatch(_normalise(text))
+    if not match:
+        return None
+    hour, minute = int(match[1]), int(match[2] or 0)
+    if hour > 23 or minute > 59:
+        return None
+    return f"{hour:02d}:{minute:02d}"
 
 
 def _normalise(text: str) -> str:
@@ -157,42 +196,48 @@ def _shorten(label: str) -> str:
     return label if len(label) <= BUTTON_LABEL_MAX else label[: BUTTON_LABEL_MAX - 1] + "…"
 
 
-class IntakeEngine:
+class FlowEngine:
     def __init__(
         self,
         catalog: Catalog,
+        flow: str = INTAKE_FLOW,
         *,
         low_score_threshold: int = 5,
         max_text_chars: int = 2000,
     ) -> None:
         self.catalog = catalog
+        self.flow = flow
+        self.definition = catalog.flow(flow)
         self.low_score_threshold = low_score_threshold
         self.max_text_chars = max_text_chars
-        self.steps = expand_steps(catalog)
+        self.steps = expand_steps(catalog, self.definition)
         self._by_key = {s.key: s for s in self.steps}
         self._position = {s.key: i for i, s in enumerate(self.steps)}
         self.max_priorities = int(
-            next((s for s in catalog.intake["steps"] if s.get("type") == "priorities"), {}).get("max", 3)
+            next((s for s in self.definition["steps"] if s.get("type") == "priorities"), {}).get("max", 3)
         )
+        # Message keys for the end of this flow and for input after it (see the flow's YAML).
+        self.closing_key = str(self.definition.get("closing", "closing"))
+        self.done_key = str(self.definition.get("done", "already_done"))
 
     # -- public API -----------------------------------------------------------------
-    def start(self, ctx: IntakeContext, *, after_seq: int = 0) -> Result:
+    def start(self, ctx: FlowContext, *, after_seq: int = 0) -> Result:
         """A fresh intake. ``after_seq`` keeps question numbers rising across consults, so
         buttons of an earlier conversation never match a new question."""
-        state = IntakeState(step=self.steps[0].key, seq=after_seq + 1)
+        state = FlowState(step=self.steps[0].key, seq=after_seq + 1)
         return Result(state=state, messages=self.ask(state, ctx), changed=True)
 
-    def restart_after_decline(self, state: IntakeState, ctx: IntakeContext) -> Result:
+    def restart_after_decline(self, state: FlowState, ctx: FlowContext) -> Result:
         new = replace(state, step=self.steps[0].key, seq=state.seq + 1, draft=[])
         return Result(state=new, messages=self.ask(new, ctx), changed=True)
 
-    def hold(self, state: IntakeState, ctx: IntakeContext, notes: Iterable[str]) -> Result:
+    def hold(self, state: FlowState, ctx: FlowContext, notes: Iterable[str]) -> Result:
         """Stop the flow after ``notes`` (e.g. where to get help now); go on only when the patient
         taps to continue. Answers stay as they are."""
         new = replace(state, hold=True, seq=state.seq + 1)
         return Result(new, self.ask(new, ctx, notes), changed=True)
 
-    def ask(self, state: IntakeState, ctx: IntakeContext, prefix: Iterable[str] = ()) -> list[OutMessage]:
+    def ask(self, state: FlowState, ctx: FlowContext, prefix: Iterable[str] = ()) -> list[OutMessage]:
         """The current question (again), after optional short notes."""
         notes = [OutMessage(text=p) for p in prefix]
         if state.hold:
@@ -200,12 +245,12 @@ class IntakeEngine:
             buttons = ((Button(b("buttons.go_on"), CONTINUE),), (Button(b("buttons.not_now"), WAIT),))
             return [*notes, OutMessage(b("safety.continue"), buttons=buttons, seq=state.seq)]
         if state.step == DONE:
-            return [*notes, OutMessage(self.catalog.t("already_done", when=ctx.consult_when))]
+            return [*notes, OutMessage(self.catalog.t(self.done_key, when=ctx.consult_when))]
         if state.step == DECLINED:
             return [*notes, OutMessage(self.catalog.t("consent_declined"))]
         return [*notes, self._question(state, ctx)]
 
-    def handle(self, state: IntakeState, inp: Input, ctx: IntakeContext) -> Result:
+    def handle(self, state: FlowState, inp: Input, ctx: FlowContext) -> Result:
         if state.hold:
             return self._held(state, inp, ctx)
         if state.step in (DONE, DECLINED):
@@ -253,7 +298,7 @@ class IntakeEngine:
         return out
 
     # -- transitions ----------------------------------------------------------------
-    def _held(self, state: IntakeState, inp: Input, ctx: IntakeContext) -> Result:
+    def _held(self, state: FlowState, inp: Input, ctx: FlowContext) -> Result:
         if isinstance(inp, Choice) and inp.seq == state.seq and inp.value == CONTINUE:
             new = replace(state, hold=False, seq=state.seq + 1, last_choice=[state.seq, CONTINUE])
             return Result(new, self.ask(new, ctx), changed=True)
@@ -263,10 +308,10 @@ class IntakeEngine:
             return self._stale(state, inp, ctx)
         return Result(state, self.ask(state, ctx))
 
-    def _reask(self, state: IntakeState, ctx: IntakeContext, key: str, **params: Any) -> Result:
+    def _reask(self, state: FlowState, ctx: FlowContext, key: str, **params: Any) -> Result:
         return Result(state, self.ask(state, ctx, [self.catalog.t(key, **params)]))
 
-    def _stale(self, state: IntakeState, inp: Choice, ctx: IntakeContext) -> Result:
+    def _stale(self, state: FlowState, inp: Choice, ctx: FlowContext) -> Result:
         if state.last_choice == [inp.seq, inp.value]:
             # A double tap: the first tap already moved on. Say so quietly.
             return Result(state, [], toast=self.catalog.t("toast.already"))
@@ -274,7 +319,7 @@ class IntakeEngine:
         result.toast = self.catalog.t("toast.old")
         return result
 
-    def _back(self, state: IntakeState, ctx: IntakeContext) -> Result:
+    def _back(self, state: FlowState, ctx: FlowContext) -> Result:
         if not state.history:
             return self._reask(state, ctx, "bad.first_step")
         history = list(state.history)
@@ -286,10 +331,10 @@ class IntakeEngine:
 
     def _advance(
         self,
-        state: IntakeState,
+        state: FlowState,
         answers: dict[str, Any],
         effects: list[Effect],
-        ctx: IntakeContext,
+        ctx: FlowContext,
         *,
         choice: str | None = None,
     ) -> Result:
@@ -298,7 +343,7 @@ class IntakeEngine:
         pos = self._position[current] + 1
         while True:
             step = self.steps[pos]
-            if step.when and not CONDITIONS[step.when](self, step, answers):
+            if not _applies(self, step, answers):
                 if step.key in answers:
                     answers.pop(step.key)
                     effects.append(DeleteAnswer(step.key))
@@ -311,7 +356,7 @@ class IntakeEngine:
                 continue
             break
         last = [state.seq, choice] if choice is not None else None
-        new = IntakeState(
+        new = FlowState(
             step=step.key,
             seq=state.seq + 1,
             answers=answers,
@@ -324,7 +369,7 @@ class IntakeEngine:
             effects.append(Completed())
             return Result(
                 new,
-                [OutMessage(self.catalog.t("closing", when=ctx.consult_when))],
+                [OutMessage(self.catalog.t(self.closing_key, when=ctx.consult_when))],
                 effects,
                 changed=True,
             )
@@ -333,9 +378,9 @@ class IntakeEngine:
     def _save(
         self,
         step: Step,
-        state: IntakeState,
+        state: FlowState,
         value: Any,
-        ctx: IntakeContext,
+        ctx: FlowContext,
         *,
         choice: str | None = None,
     ) -> Result:
@@ -350,7 +395,7 @@ class IntakeEngine:
             effects.append(SaveAnswer(step.key, value))
         return self._advance(state, answers, effects, ctx, choice=choice)
 
-    def _choice(self, step: Step, state: IntakeState, value: str, ctx: IntakeContext) -> Result:
+    def _choice(self, step: Step, state: FlowState, value: str, ctx: FlowContext) -> Result:
         if step.type == "consent" and value in ("yes", "no"):
             return self._consent(state, value == "yes", ctx, choice=value)
         if step.type == "text" and value == SKIP and step.optional:
@@ -359,6 +404,10 @@ class IntakeEngine:
             return self._save(step, state, int(value), ctx, choice=value)
         if step.type == "yesno" and value in ("yes", "no"):
             return self._save(step, state, value == "yes", ctx, choice=value)
+        if step.type in ("pick", "time") and value in {o.value for o in self._options(step)}:
+            return self._save(step, state, value, ctx, choice=value)
+        if step.type == "confirm" and value in ("yes", "no"):
+            return self._confirm(step, state, value == "yes", ctx, choice=value)
         if step.type == "choices":
             return self._toggle_choice(step, state, value, ctx)
         if step.type == "priorities":
@@ -366,7 +415,7 @@ class IntakeEngine:
         # A button value this step does not know: treat like an old button.
         return self._stale(state, Choice(state.seq - 1, value), ctx)
 
-    def _text(self, step: Step, state: IntakeState, text: str, ctx: IntakeContext) -> Result:
+    def _text(self, step: Step, state: FlowState, text: str, ctx: FlowContext) -> Result:
         word = _normalise(text)
         if step.type == "text":
             problem = self._check_text(step, text)
@@ -380,12 +429,36 @@ class IntakeEngine:
                     return self._save(step, state, number, ctx)
                 return self._reask(state, ctx, "bad.scale_range", min=step.minimum, max=step.maximum)
             return self._reask(state, ctx, "bad.use_buttons")
-        if step.type in ("yesno", "consent") and (word in YES_WORDS or word in NO_WORDS):
+        if step.type in ("yesno", "consent", "confirm") and (word in YES_WORDS or word in NO_WORDS):
             yes = word in YES_WORDS
             if step.type == "consent":
                 return self._consent(state, yes, ctx)
+            if step.type == "confirm":
+                return self._confirm(step, state, yes, ctx)
             return self._save(step, state, yes, ctx)
+        if step.type in ("pick", "time"):
+            for option in self._options(step):
+                if word in (_normalise(option.label), _normalise(option.value)):
+                    return self._save(step, state, option.value, ctx)
+        if step.type == "time":
+            moment = parse_time(text)
+            if moment is not None:
+                return self._save(step, state, moment, ctx)
+            return self._reask(state, ctx, "bad.time")
         return self._reask(state, ctx, "bad.use_buttons")
+
+    def _confirm(
+        self, step: Step, state: FlowState, yes: bool, ctx: FlowContext, *, choice: str | None = None
+    ) -> Result:
+        if yes:
+            return self._save(step, state, True, ctx, choice=choice)
+        # "No, again": back to the named step; earlier answers stay as a starting point.
+        assert step.again is not None
+        position = self._position[step.again]
+        history = [h for h in state.history if self._position[h] < position]
+        last = [state.seq, choice] if choice is not None else None
+        new = replace(state, step=step.again, seq=state.seq + 1, history=history, draft=[], last_choice=last)
+        return Result(new, self.ask(new, ctx, [self.catalog.t("plan.again")]), changed=True)
 
     def _check_text(self, step: Step, text: str) -> str | None:
         stripped = text.strip()
@@ -398,7 +471,7 @@ class IntakeEngine:
         return None
 
     def _consent(
-        self, state: IntakeState, given: bool, ctx: IntakeContext, *, choice: str | None = None
+        self, state: FlowState, given: bool, ctx: FlowContext, *, choice: str | None = None
     ) -> Result:
         if given:
             return self._advance(state, dict(state.answers), [RecordConsent(True)], ctx, choice=choice)
@@ -411,8 +484,10 @@ class IntakeEngine:
             changed=True,
         )
 
-    def _toggle_choice(self, step: Step, state: IntakeState, value: str, ctx: IntakeContext) -> Result:
+    def _toggle_choice(self, step: Step, state: FlowState, value: str, ctx: FlowContext) -> Result:
         if value == FINISH:
+            if len(state.draft) < step.minimum:
+                return self._reask(state, ctx, "bad.choose_at_least")
             return self._save(step, state, list(state.draft), ctx, choice=value)
         valid = {option.value for option in self._options(step)}
         if value not in valid:
@@ -426,7 +501,7 @@ class IntakeEngine:
             toast=self.catalog.t("toast.saved"),
         )
 
-    def _toggle_priority(self, step: Step, state: IntakeState, value: str, ctx: IntakeContext) -> Result:
+    def _toggle_priority(self, step: Step, state: FlowState, value: str, ctx: FlowContext) -> Result:
         candidates = dict(self.candidates(state.answers))
         if value == FINISH:
             chosen = [{"id": c, "label": candidates[c]} for c in state.draft if c in candidates]
@@ -449,9 +524,21 @@ class IntakeEngine:
     def _options(self, step: Step) -> list[Button]:
         if step.options == "themes":
             return [Button(f"{t.emoji} {t.label}", t.id) for t in self.catalog.themes]
-        raise ContentError(f"step {step.key!r}: unknown options {step.options!r}")
+        listed = (self.definition.get("options") or {}).get(step.options)
+        if listed is None:
+            raise ContentError(f"step {step.key!r}: unknown options {step.options!r}")
+        return [Button(str(o["label"]), str(o["value"])) for o in listed]
 
-    def _question(self, state: IntakeState, ctx: IntakeContext) -> OutMessage:
+    def label(self, step_id: str, answers: dict[str, Any]) -> str:
+        """The button label of the answer to a pick/choices step (for summaries)."""
+        step = self._by_key[step_id]
+        labels = {o.value: o.label for o in self._options(step)}
+        value = answers.get(step_id)
+        if isinstance(value, list):
+            return ", ".join(labels.get(v, v) for v in value)
+        return labels.get(str(value), str(value))
+
+    def _question(self, state: FlowState, ctx: FlowContext) -> OutMessage:
         step = self._by_key[state.step]
         b = self.catalog.t
         params: dict[str, Any] = {
@@ -459,6 +546,8 @@ class IntakeEngine:
             "index": step.index,
             "total": step.total,
             "max": self.max_priorities,
+            "answers": state.answers,
+            "label": lambda step_id: self.label(step_id, state.answers),
         }
         rows: list[tuple[Button, ...]] = []
         text = self.catalog.render_string(step.prompt, **params) if step.prompt else ""
@@ -474,6 +563,12 @@ class IntakeEngine:
             rows += [tuple(numbers[:half]), tuple(numbers[half:])]
         elif step.type == "yesno":
             rows.append((Button(b("buttons.answer_yes"), "yes"), Button(b("buttons.answer_no"), "no")))
+        elif step.type in ("pick", "time"):
+            options = self._options(step)
+            per_row = 3 if step.type == "time" else 1
+            rows += [tuple(options[i : i + per_row]) for i in range(0, len(options), per_row)]
+        elif step.type == "confirm":
+            rows += [(Button(b("buttons.plan_yes"), "yes"),), (Button(b("buttons.plan_again"), "no"),)]
         elif step.type == "choices":
             mark = b("buttons.selected_mark")
             options = [

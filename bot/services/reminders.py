@@ -1,0 +1,440 @@
+"""Reminders: from the plan's schedules to the patient's chat and back.
+
+- ``materialise`` turns due actions (and weekly look backs) into reminder rows plus outbox rows,
+  in one transaction per action, and moves the action's next due moment on. A reminder that is
+  more than ``max_late`` overdue (the bot was down) is stored as missed and not sent.
+- The outbox renders a reminder at send time: answered, erased or unreachable means nothing goes.
+- Taps (``r:<id>:<op>``) and typed values/words answer a reminder. Every answer is committed with
+  the Telegram update id. Outcomes can raise signals for the POH (streaks, thresholds, trends).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.channels import Reply
+from bot.clock import Clock
+from bot.content import Catalog
+from bot.flows.model import Button, OutMessage
+from bot.services.locks import KeyedLocks
+from bot.services.measurements import KINDS, MeasurementError, Signal, SignalRules, parse, show
+from bot.services.plans import REVIEW_EVERY, PlanError, PlanService
+from bot.storage.reminders import Reminder, ReminderRepository
+from bot.storage.repo import OutboxItem, Patient, Repository
+from scheduler.schedules import QuietHours, Schedule, next_due, respect_quiet, to_utc
+
+log = logging.getLogger(__name__)
+
+PREFIX = "r:"
+BARRIERS = ("time", "forgot", "complaints", "motivation", "too_hard", "other")
+REVIEW_ANSWERS = ("good", "so_so", "bad")
+LATER = ("1h", "evening", "tomorrow")
+EVENING = time(19, 30)
+RETIME = ("08:00", "10:00", "12:00", "15:00", "18:00", "20:00")
+
+
+def data(reminder_id: int, op: str) -> str:
+    return f"{PREFIX}{reminder_id}:{op}"
+
+
+def parse_data(raw: str) -> tuple[int, str] | None:
+    """``r:<id>:<op>`` -> (id, op); None for anything malformed."""
+    try:
+        _, rid, op = raw.split(":", 2)
+        return int(rid), op
+    except ValueError:
+        return None
+
+
+class ReminderService:
+    def __init__(
+        self,
+        repo: Repository,
+        reminders: ReminderRepository,
+        plans: PlanService,
+        catalog: Catalog,
+        clock: Clock,
+        zone: ZoneInfo,
+        *,
+        quiet: QuietHours,
+        max_late: timedelta,
+        rules: SignalRules,
+        locks: KeyedLocks,
+        max_text_chars: int = 2000,
+    ) -> None:
+        self.repo = repo
+        self.reminders = reminders
+        self.plans = plans
+        self.catalog = catalog
+        self.clock = clock
+        self.zone = zone
+        self.quiet = quiet
+        self.max_late = max_late
+        self.rules = rules
+        self.locks = locks
+        self.max_text_chars = max_text_chars
+
+    def quiet_for(self, patient: Patient) -> QuietHours:
+        if patient.quiet_start and patient.quiet_end:
+            return QuietHours(time.fromisoformat(patient.quiet_start), time.fromisoformat(patient.quiet_end))
+        return self.quiet
+
+    # -- from schedules to rows ---------------------------------------------------------
+    async def materialise(self, limit: int = 500) -> int:
+        """Create the reminders that are due now; returns how many will be sent."""
+        now = self.clock.now()
+        queued = 0
+        for _ in range(100):  # after long downtime an action may be due many times over
+            ids = await self.plans.due_actions(now, limit)
+            reviews = await self.reminders.due_reviews(now, limit)
+            if not ids and not reviews:
+                break
+            for action_id in ids:
+                queued += await self._materialise_action(action_id, now)
+            for goal_id, patient_id, moment in reviews:
+                queued += await self._materialise_review(goal_id, patient_id, moment, now)
+        return queued
+
+    async def _materialise_action(self, action_id: int, now: datetime) -> int:
+        async with self.reminders.transaction():
+            due = await self.reminders.due_action(action_id)
+            if due is None or due.next_due_at > now:
+                return 0
+            patient = await self.repo.get_patient(due.patient_id)
+            quiet = self.quiet_for(patient) if patient else self.quiet
+            schedule = Schedule.from_dict(json.loads(due.schedule_json))
+            await self.reminders.set_next_due(
+                action_id, next_due(schedule, due.next_due_at, self.zone, quiet)
+            )
+            if patient is None or not patient.reachable:
+                return 0
+            late = now - due.next_due_at > self.max_late
+            rid = await self.reminders.add(
+                patient.id,
+                due.goal_id,
+                action_id,
+                "action",
+                due.next_due_at,
+                "missed" if late else "pending",
+                now,
+            )
+            if rid is None:
+                return 0
+            if late:
+                log.info("reminder %s missed (the bot was not running)", rid)
+                await self._after_outcome(patient, rid, now)
+                return 0
+            await self.repo.enqueue(
+                "reminder",
+                patient.telegram_chat_id or 0,
+                {"reminder_id": rid},
+                due.next_due_at,
+                now,
+                patient_id=patient.id,
+            )
+            return 1
+
+    async def _materialise_review(
+        self, goal_id: int, patient_id: int, moment: datetime, now: datetime
+    ) -> int:
+        async with self.reminders.transaction():
+            patient = await self.repo.get_patient(patient_id)
+            quiet = self.quiet_for(patient) if patient else self.quiet
+            local_next = moment.astimezone(self.zone) + REVIEW_EVERY
+            following = respect_quiet(
+                to_utc(local_next.date(), local_next.time(), self.zone), self.zone, quiet
+            )
+            await self.reminders.set_next_review(goal_id, following)
+            if patient is None or not patient.reachable or now - moment > self.max_late:
+                return 0
+            rid = await self.reminders.add(patient.id, goal_id, None, "review", moment, "pending", now)
+            if rid is None:
+                return 0
+            await self.repo.enqueue(
+                "reminder",
+                patient.telegram_chat_id or 0,
+                {"reminder_id": rid},
+                moment,
+                now,
+                patient_id=patient.id,
+            )
+            return 1
+
+    # -- rendering ------------------------------------------------------------------------
+    async def render(self, item: OutboxItem) -> list[OutMessage] | None:
+        """Outbox renderer for ``reminder`` rows."""
+        reminder = await self.reminders.get(int(item.payload["reminder_id"]))
+        if reminder is None or reminder.status not in ("pending", "later"):
+            return None
+        patient = await self.repo.get_patient(reminder.patient_id)
+        if patient is None or not patient.reachable:
+            return None
+        if self.clock.now() - item.due_at > self.max_late:
+            await self.reminders.mark_missed(reminder.id)
+            await self._after_outcome(patient, reminder.id, self.clock.now())
+            log.info("reminder %s missed: too late to send", reminder.id)
+            return None
+        return [self.message(reminder, discreet=patient.discreet)]
+
+    def message(self, r: Reminder, *, discreet: bool) -> OutMessage:
+        t = self.catalog.t
+        if discreet:
+            return OutMessage(
+                t(f"reminder.discreet_{r.kind}"), ((Button(t("reminder.buttons.show"), data(r.id, "show")),),)
+            )
+        if r.kind == "review":
+            buttons = tuple(
+                Button(t(f"reminder.review_answers.{a}"), data(r.id, f"w:{a}")) for a in REVIEW_ANSWERS
+            )
+            return OutMessage(t("reminder.review", goal=r.goal_text), (buttons,))
+        text = t("reminder.action", what=r.what)
+        if r.measurement:
+            text += "\n" + t("reminder.measure_hint", measurement=t(f"measure.names.{r.measurement}"))
+        return OutMessage(
+            text,
+            (
+                (Button(t("reminder.buttons.done"), data(r.id, "done")),),
+                (Button(t("reminder.buttons.not_done"), data(r.id, "fail")),),
+                (Button(t("reminder.buttons.later"), data(r.id, "later")),),
+            ),
+        )
+
+    # -- answers --------------------------------------------------------------------------
+    async def tap(self, patient: Patient, reminder_id: int, op: str, update_id: int | None) -> Reply:
+        async with self.locks(patient.id):
+            reminder = await self.reminders.get(reminder_id)
+            if reminder is None or reminder.patient_id != patient.id:
+                return self._reply(patient, "reminder.gone", toast=self.catalog.t("toast.old"))
+            async with self.reminders.transaction():
+                reply = await self._tap(patient, reminder, op)
+                if update_id is not None:
+                    await self.repo.mark_processed(update_id, self.clock.now())
+            return reply
+
+    async def _tap(self, patient: Patient, r: Reminder, op: str) -> Reply:
+        now = self.clock.now()
+        t = self.catalog.t
+        if op == "show":
+            return Reply(patient.telegram_chat_id or 0, [self._edit(self.message(r, discreet=False))])
+        answered = not r.open and op in ("done", "fail", "later", *(f"w:{a}" for a in REVIEW_ANSWERS))
+        if answered:
+            return Reply(patient.telegram_chat_id or 0, [], toast=t("toast.already"))
+        await self.reminders.clear_awaiting(patient.id)
+        if op == "done":
+            if r.measurement:
+                await self.reminders.answer(r.id, now, awaiting="value")
+                return self._ask_value(patient, r)
+            await self.reminders.answer(r.id, now, status="done")
+            return self._reply(patient, "reminder.well_done")
+        if op == "fail":
+            await self.reminders.answer(r.id, now, status="not_done")
+            signals = await self._after_outcome(patient, r.id, now)
+            buttons = [(Button(t(f"reminder.barriers.{b}"), data(r.id, f"b:{b}")),) for b in BARRIERS]
+            buttons.append((Button(t("reminder.buttons.no_answer"), data(r.id, "b:none")),))
+            return self._with_signals(
+                patient, signals, OutMessage(t("reminder.what_got_in_the_way"), tuple(buttons))
+            )
+        if op.startswith("b:") and (op[2:] in BARRIERS or op == "b:none"):
+            if op == "b:none":
+                return self._reply(patient, "reminder.thanks_next_time")
+            await self.reminders.answer(r.id, now, barrier=op[2:], awaiting="note")
+            no = (Button(t("reminder.buttons.no_thanks"), data(r.id, "nonote")),)
+            return Reply(patient.telegram_chat_id or 0, [OutMessage(t("reminder.tell_more"), (no,))])
+        if op in ("nonote", "novalue"):
+            if op == "novalue" and r.open:
+                await self.reminders.answer(r.id, now, status="done")
+            return self._reply(patient, "reminder.thanks_next_time")
+        if op == "later":
+            return Reply(patient.telegram_chat_id or 0, [self._later_question(patient, r)])
+        if op.startswith("l:") and op[2:] in LATER:
+            return await self._snooze(patient, r, op[2:], now)
+        if op.startswith("w:") and op[2:] in REVIEW_ANSWERS:
+            await self.reminders.answer(r.id, now, status="done", value=op[2:])
+            buttons = (
+                (Button(t("reminder.buttons.keep"), data(r.id, "keep")),),
+                (Button(t("reminder.buttons.other_time"), data(r.id, "retime")),),
+            )
+            return Reply(patient.telegram_chat_id or 0, [OutMessage(t("reminder.adjust"), buttons)])
+        if op == "keep":
+            return self._reply(patient, "reminder.keep")
+        if op == "retime":
+            times = [Button(v, data(r.id, f"t:{v}")) for v in RETIME]
+            rows = tuple(tuple(times[i : i + 3]) for i in range(0, len(times), 3))
+            return Reply(patient.telegram_chat_id or 0, [OutMessage(t("reminder.pick_time"), rows)])
+        if op.startswith("t:") and op[2:] in RETIME:
+            return await self._retime(patient, r, op[2:])
+        return self._reply(patient, "reminder.gone", toast=t("toast.old"))
+
+    async def _retime(self, patient: Patient, r: Reminder, at: str) -> Reply:
+        changed = 0
+        for goal in await self.plans.goals(patient.id):
+            if goal.id != r.goal_id:
+                continue
+            for action in goal.actions:
+                schedule = Schedule.from_dict({**action.schedule.to_dict(), "at": at})
+                try:
+                    await self.plans.change_action(action.id, "patient", schedule=schedule)
+                    changed += 1
+                except PlanError:
+                    continue
+        key = "reminder.retimed" if changed else "reminder.nothing_to_change"
+        return Reply(patient.telegram_chat_id or 0, [OutMessage(self.catalog.t(key, time=at))])
+
+    def _later_question(self, patient: Patient, r: Reminder) -> OutMessage:
+        t = self.catalog.t
+        local = self.clock.now().astimezone(self.zone)
+        options = [o for o in LATER if not (o == "evening" and local.time() >= EVENING)]
+        rows = tuple((Button(t(f"reminder.later.{o}"), data(r.id, f"l:{o}")),) for o in options)
+        return OutMessage(t("reminder.when_later"), rows)
+
+    async def _snooze(self, patient: Patient, r: Reminder, choice: str, now: datetime) -> Reply:
+        local = now.astimezone(self.zone)
+        if choice == "1h":
+            moment = now + timedelta(hours=1)
+        elif choice == "evening":
+            moment = to_utc(local.date(), EVENING, self.zone)
+        else:
+            at = Schedule.from_dict(json.loads(r.schedule_json)).at if r.schedule_json else time(9, 0)
+            moment = to_utc(local.date() + timedelta(days=1), at, self.zone)
+        moment = respect_quiet(max(moment, now), self.zone, self.quiet_for(patient))
+        await self.reminders.answer(r.id, now, status="later", later=True)
+        await self.repo.enqueue(
+            "reminder",
+            patient.telegram_chat_id or 0,
+            {"reminder_id": r.id},
+            moment,
+            now,
+            patient_id=patient.id,
+        )
+        when = self.catalog.format_when(moment.astimezone(self.zone), "short")
+        return Reply(
+            patient.telegram_chat_id or 0, [OutMessage(self.catalog.t("reminder.snoozed", when=when))]
+        )
+
+    def _ask_value(self, patient: Patient, r: Reminder, problem: str | None = None) -> Reply:
+        t = self.catalog.t
+        assert r.measurement is not None
+        lines = [t(problem)] if problem else []
+        lines.append(t(f"measure.ask.{r.measurement}"))
+        skip = (Button(t("reminder.buttons.no_value"), data(r.id, "novalue")),)
+        return Reply(patient.telegram_chat_id or 0, [OutMessage("\n".join(lines), (skip,))])
+
+    async def awaiting(self, patient: Patient) -> Reminder | None:
+        return await self.reminders.awaiting(patient.id)
+
+    async def text(self, patient: Patient, text: str, update_id: int | None) -> Reply | None:
+        """Typed words for the reminder that waits for them; None when none waits."""
+        async with self.locks(patient.id):
+            r = await self.reminders.awaiting(patient.id)
+            if r is None:
+                return None
+            now = self.clock.now()
+            async with self.reminders.transaction():
+                reply = await self._text(patient, r, text, now)
+                if update_id is not None:
+                    await self.repo.mark_processed(update_id, now)
+            return reply
+
+    async def _text(self, patient: Patient, r: Reminder, text: str, now: datetime) -> Reply:
+        if r.awaiting == "note":
+            words = text.strip()
+            if len(words) > self.max_text_chars:
+                return self._reply(patient, "bad.text_too_long", max=self.max_text_chars)
+            await self.reminders.answer(r.id, now, note=words)
+            return self._reply(patient, "reminder.thanks_next_time")
+        assert r.measurement in KINDS
+        try:
+            values = parse(r.measurement, text)
+        except MeasurementError as exc:
+            return self._ask_value(patient, r, exc.key)
+        await self.reminders.answer(r.id, now, status="done", value=values)
+        history = [x.value for x in reversed(await self.reminders.recent(r.action_id or 0, 12)) if x.value]
+        signals = self.rules.check(r.measurement, history)
+        await self._signal(patient, signals, now)
+        reply = OutMessage(self.catalog.t("measure.noted", value=show(r.measurement, values)))
+        return self._with_signals(patient, signals, reply)
+
+    # -- signals for the POH --------------------------------------------------------------
+    async def _after_outcome(self, patient: Patient, reminder_id: int, now: datetime) -> list[Signal]:
+        """After a not-done or missed reminder: a streak of them signals the POH."""
+        r = await self.reminders.get(reminder_id)
+        if r is None or r.action_id is None:
+            return []
+        streak = 0
+        for earlier in await self.reminders.recent(r.action_id, self.rules.not_done_streak + 5):
+            if earlier.status in ("pending", "later") and earlier.id != r.id:
+                continue
+            if earlier.status not in ("not_done", "missed"):
+                break
+            streak += 1
+        signals = self.rules.check_streak(streak)
+        await self._signal(patient, signals, now)
+        return signals
+
+    async def _signal(self, patient: Patient, signals: list[Signal], now: datetime) -> None:
+        for signal in signals:
+            payload = {
+                "patient_id": patient.id,
+                "rule": signal.rule,
+                "kind": signal.kind,
+                "detail": signal.detail,
+            }
+            for clinician in await self.repo.agenda_recipients(patient.practice_id, None):
+                await self.repo.enqueue("signal", clinician.telegram_chat_id or 0, payload, now, now)
+            log.info("signal %s/%s for patient %s", signal.kind, signal.rule, patient.id)
+
+    def _with_signals(self, patient: Patient, signals: list[Signal], message: OutMessage) -> Reply:
+        notes = [OutMessage(self.catalog.t("measure.told_practice")) for s in signals if s.tell_patient][:1]
+        return Reply(patient.telegram_chat_id or 0, [message, *notes])
+
+    async def render_signal(self, item: OutboxItem) -> list[OutMessage] | None:
+        """Outbox renderer for ``signal`` rows (to the POH): no patient words, only what happened."""
+        p = item.payload
+        patient = await self.repo.get_patient(int(p["patient_id"]))
+        if patient is None or patient.status == "erased":
+            return None
+        consult = await self.repo.latest_consult(patient.id)
+        name = self.catalog.t(f"measure.names.{p['kind']}") if p["kind"] in KINDS else ""
+        text = self.catalog.t(
+            f"clinician.signal.{p['rule']}",
+            consult=consult.id if consult else "?",
+            name=name,
+            detail=p["detail"],
+        )
+        return [OutMessage(text)]
+
+    async def patient_blocked(self, item: OutboxItem) -> None:
+        """Telegram said 403 for a patient: mark them unreachable, stop sending, tell the POH."""
+        if item.patient_id is None:
+            return
+        now = self.clock.now()
+        async with self.reminders.transaction():
+            if not await self.repo.set_patient_blocked(item.patient_id, now):
+                return
+            await self.reminders.cancel_pending_outbox(item.patient_id)
+            patient = await self.repo.get_patient(item.patient_id)
+            if patient is None:
+                return
+            payload: dict[str, Any] = {"patient_id": patient.id}
+            for clinician in await self.repo.agenda_recipients(patient.practice_id, None):
+                await self.repo.enqueue("blocked", clinician.telegram_chat_id or 0, payload, now, now)
+        log.warning("patient %s blocked the bot; reminders stopped", item.patient_id)
+
+    async def render_blocked(self, item: OutboxItem) -> list[OutMessage] | None:
+        patient = await self.repo.get_patient(int(item.payload["patient_id"]))
+        if patient is None or not patient.blocked:
+            return None
+        consult = await self.repo.latest_consult(patient.id)
+        return [OutMessage(self.catalog.t("clinician.blocked", consult=consult.id if consult else "?"))]
+
+    # -- helpers --------------------------------------------------------------------------
+    def _reply(self, patient: Patient, key: str, *, toast: str | None = None, **params: Any) -> Reply:
+        return Reply(patient.telegram_chat_id or 0, [OutMessage(self.catalog.t(key, **params))], toast=toast)
+
+    @staticmethod
+    def _edit(message: OutMessage) -> OutMessage:
+        return OutMessage(message.text, message.buttons, edit=True)

@@ -89,13 +89,16 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
     }
     invites = InviteService(repo, clock, timedelta(hours=settings.invite_ttl_hours))
     analyzer = lazy_analyzer(settings.content_dir)
-    agenda = AgendaService(repo, catalog, settings.zone, settings.low_score_threshold, analyzer)
+    reminder_repo = ReminderRepository(db)
+    agenda = AgendaService(
+        repo, catalog, settings.zone, settings.low_score_threshold, analyzer, reminder_repo
+    )
     safety = SafetyService(repo, analyzer, catalog, clock, agenda.when)
     plans = PlanService(PlanRepository(db), clock, settings.zone, settings.quiet)
     locks = KeyedLocks()
     reminders = ReminderService(
         repo,
-        ReminderRepository(db),
+        reminder_repo,
         plans,
         catalog,
         clock,

@@ -71,7 +71,9 @@ def test_definition_expands(catalog: Catalog) -> None:
 def test_broken_flow_definitions_are_refused(catalog: Catalog) -> None:
     plan = catalog.flow("plan")
     with pytest.raises(ContentError, match="again"):
-        expand_steps(catalog, {**plan, "steps": [{"id": "c", "type": "confirm", "again": "nope"}, *plan["steps"]]})
+        expand_steps(
+            catalog, {**plan, "steps": [{"id": "c", "type": "confirm", "again": "nope"}, *plan["steps"]]}
+        )
     with pytest.raises(ContentError, match="options"):
         expand_steps(catalog, {**plan, "options": {}})
     with pytest.raises(ContentError, match="condition"):

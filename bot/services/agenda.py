@@ -8,8 +8,10 @@ has an earlier completed intake, what changed is shown too.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,9 +20,12 @@ from bot.flows.model import OutMessage
 from bot.nlp.analyzer import Analyzer
 from bot.nlp.items import split_items
 from bot.render import split_message
+from bot.services.measurements import show
+from bot.storage.reminders import ReminderRepository
 from bot.storage.repo import Consult, Repository
 
 SUMMARY_LINES = 8
+REVIEW_ANSWERS = ("good", "so_so", "bad")
 QUOTE_MAX = 200
 FREE_TEXT_KEYS = ("what_matters", "discuss")
 
@@ -51,6 +56,29 @@ class FlagView:
 
 
 @dataclass
+class ActionProgress:
+    what: str
+    done: int = 0
+    not_done: int = 0
+    later: int = 0
+    missed: int = 0
+    streak: int = 0  # not done or missed in a row, up to the latest answer
+    barriers: list[str] = field(default_factory=list)  # "Vergeten (2x)"
+    trend: str | None = None  # "135/85 → 150/95 (4 metingen)"
+
+    @property
+    def total(self) -> int:
+        return self.done + self.not_done + self.missed
+
+
+@dataclass
+class GoalProgress:
+    text: str
+    actions: list[ActionProgress] = field(default_factory=list)
+    week: list[str] = field(default_factory=list)  # answers to the weekly look back, oldest first
+
+
+@dataclass
 class AgendaView:
     consult_id: int
     when: str
@@ -64,6 +92,7 @@ class AgendaView:
     red_flags: list[FlagView] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
     previous_when: str | None = None
+    progress: list[GoalProgress] = field(default_factory=list)
 
     @property
     def low(self) -> list[DimensionView]:
@@ -91,7 +120,9 @@ class AgendaService:
         zone: ZoneInfo,
         low_score_threshold: int,
         analyzer: Callable[[], Analyzer],
+        reminders: ReminderRepository,
     ) -> None:
+        self.reminders = reminders
         self.repo = repo
         self.catalog = catalog
         self.zone = zone
@@ -198,13 +229,53 @@ class AgendaService:
         earlier = await self.repo.previous_consult(consult)
         if earlier is not None:
             previous = (earlier, await self.repo.answers(earlier.id))
-        return self.build(
+        view = self.build(
             consult,
             await self.repo.answers(consult_id),
             name,
             await self.repo.safety_flags(consult_id),
             previous,
         )
+        since = earlier.scheduled_at if earlier is not None else consult.scheduled_at - timedelta(days=366)
+        view.progress = await self.progress(consult.patient_id, since, consult.scheduled_at)
+        return view
+
+    async def progress(self, patient_id: int, since: datetime, until: datetime) -> list[GoalProgress]:
+        """How the plan went between two consults: per goal and action, from the reminders."""
+        goals: dict[int, GoalProgress] = {}
+        actions: dict[tuple[int, str], ActionProgress] = {}
+        barriers: dict[tuple[int, str], Counter[str]] = {}
+        values: dict[tuple[int, str], list[Any]] = {}
+        t = self.catalog.t
+        for r in await self.reminders.of_patient(patient_id, since, until):
+            goal = goals.setdefault(r.goal_id, GoalProgress(r.goal_text))
+            if r.kind == "review":
+                if r.value in REVIEW_ANSWERS:
+                    goal.week.append(t(f"reminder.review_answers.{r.value}"))
+                continue
+            key = (r.goal_id, r.what)
+            action = actions.get(key)
+            if action is None:
+                action = actions[key] = ActionProgress(r.what)
+                goal.actions.append(action)
+            if r.status in ("done", "not_done", "missed"):
+                setattr(action, r.status, getattr(action, r.status) + 1)
+                action.streak = action.streak + 1 if r.status != "done" else 0
+            action.later += r.later_count
+            if r.barrier:
+                barriers.setdefault(key, Counter())[t(f"reminder.barriers.{r.barrier}")] += 1
+            if r.measurement and isinstance(r.value, list):
+                values.setdefault(key, []).append((r.measurement, r.value))
+        for key, action in actions.items():
+            action.barriers = [f"{label} ({n}x)" for label, n in barriers.get(key, Counter()).most_common()]
+            series = values.get(key)
+            if series:
+                kind = series[0][0]
+                first, last = show(kind, series[0][1]), show(kind, series[-1][1])
+                action.trend = t(
+                    "agenda.trend", name=t(f"measure.names.{kind}"), first=first, last=last, n=len(series)
+                )
+        return list(goals.values())
 
     def render(self, view: AgendaView) -> str:
         return self.catalog.render_template("agenda.txt.j2", a=view, summary_max=SUMMARY_LINES)

@@ -202,6 +202,12 @@ class PatientService:
                 if flags:
                     reply.messages[:0] = await self._safety_notes(patient, None, flags)
                 return reply
+        elif isinstance(inp, Unsupported) and inp.kind != "edited" and not flags:
+            reply = await self.reminders.unreadable(
+                patient, "bad.voice" if inp.kind == "voice" else "bad.media"
+            )
+            if reply is not None:
+                return reply
         async with self.locks(patient.id):
             patient = await self.repo.get_patient(patient.id) or patient
             loaded = await self._load(patient)
@@ -244,7 +250,10 @@ class PatientService:
                 return self._note(patient, "unknown_user" if consult is None else "stopped")
             if loaded is not None:
                 conv, _, state, ctx = loaded
-                if state.step not in (DONE, DECLINED) or state.hold:
+                if state.step == DECLINED:
+                    # No consent to the questions: no plan questions either.
+                    return self._reply(patient, self.engine_of(conv).ask(state, ctx))
+                if state.step != DONE or state.hold:
                     # Busy with another conversation: finish that first.
                     note = self.catalog.t("plan.busy")
                     return self._reply(patient, self.engine_of(conv).ask(state, ctx, [note]), seq=state.seq)
@@ -264,7 +273,7 @@ class PatientService:
             # Started on an earlier try whose delivery failed: ask the first question again.
             _, _, state, ctx = loaded
             return [OutMessage(self.catalog.t("plan.invite")), *self.engines[PLAN_FLOW].ask(state, ctx)]
-        if loaded is not None and (loaded[2].step not in (DONE, DECLINED) or loaded[2].hold):
+        if loaded is not None and (loaded[2].step != DONE or loaded[2].hold):
             return None
         reply = await self.start_plan(patient)
         return [OutMessage(self.catalog.t("plan.invite")), *reply.messages]

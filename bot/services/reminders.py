@@ -20,6 +20,7 @@ from bot.channels import Reply
 from bot.clock import Clock
 from bot.content import Catalog
 from bot.flows.model import Button, OutMessage
+from bot.services.agenda import REVIEW_ANSWERS
 from bot.services.locks import KeyedLocks
 from bot.services.measurements import KINDS, MeasurementError, Signal, SignalRules, parse, show
 from bot.services.plans import REVIEW_EVERY, PlanError, PlanService
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 
 PREFIX = "r:"
 BARRIERS = ("time", "forgot", "complaints", "motivation", "too_hard", "other")
-REVIEW_ANSWERS = ("good", "so_so", "bad")
 LATER = ("1h", "evening", "tomorrow")
 EVENING = time(19, 30)
 RETIME = ("08:00", "10:00", "12:00", "15:00", "18:00", "20:00")
@@ -338,6 +338,17 @@ class ReminderService:
                 if update_id is not None:
                     await self.repo.mark_processed(update_id, now)
             return reply
+
+    async def unreadable(self, patient: Patient, key: str) -> Reply | None:
+        """A sticker, photo or voice while a reminder waits for typed words: say so, ask again."""
+        r = await self.reminders.awaiting(patient.id)
+        if r is None:
+            return None
+        if r.awaiting == "value":
+            return self._ask_value(patient, r, key)
+        no = (Button(self.catalog.t("reminder.buttons.no_thanks"), data(r.id, "nonote")),)
+        text = f"{self.catalog.t(key)}\n{self.catalog.t('reminder.tell_more')}"
+        return Reply(patient.telegram_chat_id or 0, [OutMessage(text, (no,))])
 
     async def _text(self, patient: Patient, r: Reminder, text: str, now: datetime) -> Reply:
         if r.awaiting == "note":

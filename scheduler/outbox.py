@@ -37,6 +37,42 @@ class OutboxSender:
         # Called when a recipient blocked the bot (after the row is failed).
         self.on_blocked: Callable[[OutboxItem], Awaitable[None]] | None = None
         self._lock = asyncio.Lock()
+        self._kicked: asyncio.Task[None] | None = None
+        self._again = False
+        self._stopping = False
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Shutdown: take no new rows, let the sends in progress finish and be recorded."""
+        self._stopping = True
+
+        async def quiet() -> None:
+            async with self._lock:
+                pass
+
+        await asyncio.wait_for(quiet(), timeout)
+
+    def kick(self) -> None:
+        """Flush soon, in the background: a reply never waits for a burst of reminders to drain."""
+        if self._stopping:
+            return
+        if self._kicked is not None and not self._kicked.done():
+            self._again = True
+            return
+        self._kicked = asyncio.get_running_loop().create_task(self._run_kicked())
+
+    async def _run_kicked(self) -> None:
+        self._again = True
+        while self._again:
+            self._again = False
+            try:
+                await self.flush()
+            except Exception as exc:  # the next wake-up tries again; never crash the bot
+                log.warning("background flush failed: %s", type(exc).__name__)
+
+    async def settle(self) -> None:
+        """Wait until a kicked flush is done (tests, shutdown)."""
+        while self._kicked is not None and not self._kicked.done():
+            await asyncio.shield(self._kicked)
 
     def register(self, kind: str, renderer: Renderer) -> None:
         """How to turn a row of ``kind`` into messages (None: nothing to send any more)."""
@@ -50,6 +86,8 @@ class OutboxSender:
         Telegram answers with 429s); with the pool, a stall releases at most ``workers`` sends.
         """
         async with self._lock:
+            if self._stopping:
+                return 0
             items = await self.repo.due_outbox(self.clock.now(), limit)
             queue: asyncio.Queue[OutboxItem] = asyncio.Queue()
             for item in items:
@@ -61,7 +99,7 @@ class OutboxSender:
 
     async def _worker(self, queue: asyncio.Queue[OutboxItem]) -> int:
         sent = 0
-        while not queue.empty():
+        while not queue.empty() and not self._stopping:
             item = queue.get_nowait()
             await self.limiter.acquire(item.chat_id)
             sent += await self._send(item)
@@ -74,8 +112,17 @@ class OutboxSender:
             log.warning("outbox item %s (%s) has nothing to send; cancelled", item.id, item.kind)
             await self.repo.outbox_cancel(item.id)
             return 0
+        done = int(item.payload.get("_parts_sent", 0))
+        ids: list[int] = []
         try:
-            ids = await self.channel.deliver(item.chat_id, messages)
+            # One message at a time, each in its own rate slot (the first slot is already taken);
+            # parts that went out are recorded, so a retry never sends them twice.
+            for index, message in enumerate(messages[done:], start=done):
+                if index > done:
+                    await self.limiter.acquire(item.chat_id)
+                ids += await self.channel.deliver(item.chat_id, [message])
+                if index + 1 < len(messages):
+                    await self.repo.outbox_parts_sent(item.id, index + 1)
         except DeliveryRetry as exc:
             self.limiter.pause(exc.after_seconds)
             give_up = item.attempts + 1 >= MAX_ATTEMPTS

@@ -18,7 +18,7 @@ from bot.config import Settings
 from bot.content import Catalog
 from bot.telegram.handlers import Responder
 from bot.telegram.runner import build_dispatcher
-from bot.testing.fake_telegram import FakeSession, FakeTelegram
+from bot.testing.fake_telegram import FakeBotAPIServer, FakeSession, FakeTelegram
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # Monday morning in Amsterdam
 DIMS = [d.id for d in Catalog().dimensions]
@@ -63,6 +63,8 @@ class Harness:
             raw = self.core.pending.pop(0)
             await self.feed(raw)
             handled += 1
+            if self.app.outbox is not None:
+                await self.app.outbox.settle()  # messages the update queued (agenda, alerts)
         return handled
 
     async def feed(self, raw: dict[str, Any]) -> None:
@@ -77,6 +79,15 @@ class Harness:
     async def tap(self, user_id: int, label: str) -> None:
         self.core.user_taps(user_id, self.core.last_question(user_id), label)
         await self.pump()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[tuple[FakeTelegram, FakeBotAPIServer]]:
+    core = FakeTelegram()
+    server = FakeBotAPIServer(core)
+    await server.start()
+    yield core, server
+    await server.stop()
 
 
 @pytest.fixture

@@ -15,11 +15,8 @@ import re
 import signal
 import sqlite3
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bot.testing.fake_telegram import ApiError, FakeBotAPIServer, FakeTelegram
 from tests.conftest import run_cli
@@ -35,15 +32,6 @@ DIM_NAMES = [
     "Dagelijks functioneren",
 ]
 SECRET_WORDS = "mijn kleinkinderen in Zeeland"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[tuple[FakeTelegram, FakeBotAPIServer]]:
-    core = FakeTelegram()
-    server = FakeBotAPIServer(core)
-    await server.start()
-    yield core, server
-    await server.stop()
 
 
 def bot_env(tmp_path: Path, core: FakeTelegram, server: FakeBotAPIServer) -> dict[str, str]:

@@ -80,6 +80,33 @@ async def test_retry_after_then_success_and_blocked(app: App, clock: FrozenClock
     assert time.now >= 7  # the 429 paused the limiter
 
 
+async def test_a_multi_part_row_never_sends_a_part_twice(app: App, clock: FrozenClock) -> None:
+    out, channel, _ = sender(app, clock)
+
+    async def three_parts(item: OutboxItem) -> list[OutMessage]:
+        return [OutMessage(f"part {i}") for i in (1, 2, 3)]
+
+    out.register("long", three_parts)
+    await app.repo.enqueue("long", 400, {}, clock.now(), clock.now())
+    real_deliver = channel.deliver
+    calls = 0
+
+    async def fail_second(chat_id: int, messages: Sequence[OutMessage], **kw: object) -> list[int]:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise DeliveryRetry(3)
+        return await real_deliver(chat_id, messages)
+
+    channel.deliver = fail_second  # type: ignore[method-assign]
+    assert await out.flush() == 0
+    clock.advance(timedelta(seconds=5))
+    assert await out.flush() == 1
+    assert [text for _, _, text in channel.sent] == ["part 1", "part 2", "part 3"]
+    times = [t for t, _, _ in channel.sent]
+    assert all(b - a >= 1 - 1e-9 for a, b in itertools.pairwise(times))  # each part in its own slot
+
+
 async def test_nothing_to_render_is_cancelled(app: App, clock: FrozenClock) -> None:
     out, channel, _ = sender(app, clock)
     await app.repo.enqueue("unknown-kind", 300, {}, clock.now(), clock.now())

@@ -530,6 +530,13 @@ class Repository:
             (iso(due_at), "failed" if give_up else "pending", item_id),
         )
 
+    async def outbox_parts_sent(self, item_id: int, parts: int) -> None:
+        """A multi-part row: the first ``parts`` messages went out."""
+        await self.db.execute(
+            "UPDATE outbox SET payload_json = json_set(payload_json, '$._parts_sent', ?) WHERE id = ?",
+            (parts, item_id),
+        )
+
     async def outbox_cancel(self, item_id: int) -> None:
         await self.db.execute("UPDATE outbox SET status = 'cancelled' WHERE id = ?", (item_id,))
 

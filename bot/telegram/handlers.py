@@ -42,7 +42,7 @@ class Responder:
         if reply.patient_id is not None and reply.seq is not None:
             await self.app.patients.delivered(reply.patient_id, reply.seq)
         if self.app.outbox is not None:
-            await self.app.outbox.flush()
+            self.app.outbox.kick()
 
     async def answer_tap(self, callback: CallbackQuery, reply: Reply) -> None:
         """Answer a button tap: the toast first, then the messages."""

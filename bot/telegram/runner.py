@@ -98,6 +98,10 @@ async def run_polling(app: App) -> None:
         # SIGTERM/SIGINT: polling has stopped; let the update in hand finish, then close.
         wakeups.shutdown(wait=False)
         await wiring.guard.drain()
+        try:
+            await app.outbox.close()
+        except TimeoutError:
+            log.warning("outbox sends still running at shutdown; they stay pending")
         await bot.session.close()
         await app.close()
         log.info("bot stopped")

@@ -227,7 +227,94 @@ async def bench_due(settings: Settings, repeat: int) -> str:
     )
 
 
+def _rss_mib() -> float:
+    """Resident memory of this process (Linux /proc; 0 where unavailable)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+async def bench_schedules(settings: Settings, active: int, due: int = 500) -> str:
+    """Memory of the running scheduler with many active schedules vs few, side by side.
+
+    Schedules live in SQLite; APScheduler holds one wake-up job. Each run stores ``n`` patients
+    with one active daily action, ``due`` of them due now, and measures the Python heap used by one
+    scheduler tick (materialising the due reminders) with tracemalloc, plus the process RSS.
+    """
+    import gc
+    import json
+    import tempfile
+    import tracemalloc
+    from datetime import timedelta
+
+    from bot.app import build_app
+    from bot.clock import FrozenClock, iso
+    from scheduler.wakeup import start_wakeups
+
+    folder = Path(tempfile.mkdtemp(prefix="voorgesprek-bench-"))
+    now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    schedule = json.dumps({"kind": "daily", "at": "10:00", "start": "2026-11-23"})
+    lines = [f"scheduler memory: {due} reminders due in one tick; schedules live in SQLite"]
+    peaks: dict[int, float] = {}
+    for size in (max(due, active // 100), active):
+        app = await build_app(
+            settings.model_copy(update={"database_path": folder / f"s-{size}.sqlite3"}), FrozenClock(now)
+        )
+        stamp = iso(now)
+        async with app.db.transaction():
+            await app.db.execute("INSERT INTO practices (name, created_at) VALUES ('P', ?)", (stamp,))
+            await app.db.conn.executemany(
+                "INSERT INTO patients (id, practice_id, telegram_user_id, telegram_chat_id, status, "
+                "created_at) VALUES (?, 1, ?, ?, 'active', ?)",
+                [(i, 10_000 + i, 10_000 + i, stamp) for i in range(1, size + 1)],
+            )
+            await app.db.conn.executemany(
+                "INSERT INTO plans (id, patient_id, created_at) VALUES (?, ?, ?)",
+                [(i, i, stamp) for i in range(1, size + 1)],
+            )
+            await app.db.conn.executemany(
+                "INSERT INTO goals (id, plan_id, text, author, created_at) VALUES (?, ?, 'g', 'cli', ?)",
+                [(i, i, stamp) for i in range(1, size + 1)],
+            )
+            await app.db.conn.executemany(
+                "INSERT INTO actions (goal_id, what, schedule_json, author, created_at, next_due_at) "
+                "VALUES (?, 'a', ?, 'cli', ?, ?)",
+                [
+                    (i, schedule, stamp, iso(now if i <= due else now + timedelta(minutes=1 + i % 1400)))
+                    for i in range(1, size + 1)
+                ],
+            )
+        wakeups = start_wakeups(app.tick, 3600)
+        jobs = len(wakeups.get_jobs())
+        gc.collect()
+        tracemalloc.start()
+        start = time.perf_counter()
+        made = await app.reminders.materialise()
+        seconds = time.perf_counter() - start
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        wakeups.shutdown(wait=False)
+        peaks[size] = peak / 1024
+        lines.append(
+            f"{size:>7,} active schedules: {jobs} APScheduler job; tick made {made} reminders in "
+            f"{seconds * 1000:.0f} ms; heap peak of the tick {peak / 1024:,.0f} KiB; "
+            f"process RSS {_rss_mib():.0f} MiB"
+        )
+        await app.close()
+    small, large = sorted(peaks)
+    lines.append(
+        f"heap ratio {large:,} vs {small:,} schedules: {peaks[large] / peaks[small]:.2f} (flat = ~1)"
+    )
+    return "\n".join(lines)
+
+
 def run_bench(name: str, settings: Settings, repeat: int, patients: int = 2000) -> str:
+    if name == "schedules":
+        return asyncio.run(bench_schedules(settings, patients if patients != 2000 else 100_000))
     if name == "due":
         return asyncio.run(bench_due(settings, repeat))
     if name == "reminders":

@@ -212,11 +212,15 @@ async def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
             elif args.plan_command == "end-goal":
                 await app.plans.end_goal(args.item_id)
                 print(f"goal {args.item_id} ended")
+            elif args.plan_command == "settings":
+                print(await _patient_settings(app, args))
             else:
                 for goal in await app.plans.goals(args.patient, with_history=args.history):
                     mark = " (ended)" if goal.ended else ""
                     follow = f", follow-up {goal.follow_up_on}" if goal.follow_up_on else ""
                     print(f"goal {goal.id}{mark}: {goal.text}{follow}")
+                    if goal.teachback:
+                        print(f'  in their own words: "{goal.teachback}"')
                     for a in goal.actions:
                         due = (
                             a.next_due_at.astimezone(settings.zone).strftime("%Y-%m-%d %H:%M")
@@ -232,6 +236,26 @@ async def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     return await _with_app(settings, work)
+
+
+async def _patient_settings(app: App, args: argparse.Namespace) -> str:
+    from datetime import time
+
+    from bot.services.plans import PlanError
+
+    patient = await app.repo.get_patient(args.patient)
+    if patient is None or patient.status == "erased":
+        raise PlanError(f"no patient with id {args.patient}")
+    discreet = patient.discreet if args.discreet is None else args.discreet == "on"
+    start, end = patient.quiet_start, patient.quiet_end
+    if args.quiet == "default":
+        start = end = None
+    elif args.quiet:
+        first, _, last = args.quiet.partition("-")
+        start, end = (time.fromisoformat(x.strip()).strftime("%H:%M") for x in (first, last))
+    await app.repo.set_patient_settings(patient.id, discreet=discreet, quiet_start=start, quiet_end=end)
+    quiet = f"{start}-{end}" if start and end else f"default ({app.settings.quiet_hours})"
+    return f"patient {patient.id}: discreet {'on' if discreet else 'off'}, quiet hours {quiet}"
 
 
 async def cmd_nlp_analyze(args: argparse.Namespace, settings: Settings) -> int:
@@ -338,6 +362,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", help="last day YYYY-MM-DD (default open-ended)")
     p.add_argument("--measure", choices=["blood_pressure", "weight", "steps", "pain", "glucose"])
     p.set_defaults(action=cmd_plan)
+    p = plsub.add_parser("settings", help="reminder settings of a patient: discreet mode, quiet hours")
+    p.add_argument("--patient", type=int, required=True)
+    p.add_argument(
+        "--discreet", choices=["on", "off"], help='on: a reminder only says "time for your action"'
+    )
+    p.add_argument("--quiet", help="local quiet hours HH:MM-HH:MM, or 'default' (QUIET_HOURS)")
+    p.set_defaults(action=cmd_plan)
     for name, key in (("end-action", "action"), ("end-goal", "goal")):
         p = plsub.add_parser(name, help=f"end a {key} (kept in the history)")
         p.add_argument(f"--{key}", type=int, required=True, dest="item_id", metavar="ID")
@@ -355,13 +386,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmarks that print figures")
     p.add_argument(
         "name",
-        choices=["nlp", "lemmas", "reminders", "due"],
+        choices=["nlp", "lemmas", "reminders", "due", "schedules"],
         help="nlp: analysis + agenda vs bare tokenisation; lemmas: inflection coverage; "
         "reminders: a burst of due messages through the rate-limited sender over HTTP; "
-        "due: finding due actions with 3,000 vs 300,000 stored",
+        "due: finding due actions with 3,000 vs 300,000 stored; "
+        "schedules: scheduler memory with 100,000 active schedules vs 1,000",
     )
     p.add_argument("--repeat", type=int, default=30, help="nlp: runs to take the median of")
-    p.add_argument("--patients", type=int, default=2000, help="reminders: how many are due at once")
+    p.add_argument(
+        "--patients",
+        type=int,
+        default=2000,
+        help="reminders: how many are due at once (default 2000); schedules: active schedules (100000)",
+    )
     p.set_defaults(action=cmd_bench)
     return parser
 

@@ -191,6 +191,10 @@ def _normalise(text: str) -> str:
     return " ".join(text.casefold().strip().strip(".!?,").split())
 
 
+def _toggled(draft: list[str], value: str) -> list[str]:
+    return [v for v in draft if v != value] if value in draft else [*draft, value]
+
+
 def _shorten(label: str) -> str:
     label = " ".join(label.split())
     return label if len(label) <= BUTTON_LABEL_MAX else label[: BUTTON_LABEL_MAX - 1] + "…"
@@ -492,11 +496,13 @@ class FlowEngine:
         valid = {option.value for option in self._options(step)}
         if value not in valid:
             return self._stale(state, Choice(state.seq - 1, value), ctx)
-        draft = [v for v in state.draft if v != value] if value in state.draft else [*state.draft, value]
-        new = replace(state, draft=draft)
+        return self._redraw(replace(state, draft=_toggled(state.draft, value)), ctx)
+
+    def _redraw(self, state: FlowState, ctx: FlowContext) -> Result:
+        """A multi-select tap: the same question again, edited in place, with a quiet toast."""
         return Result(
-            new,
-            [replace(self._question(new, ctx), edit=True)],
+            state,
+            [replace(self._question(state, ctx), edit=True)],
             changed=True,
             toast=self.catalog.t("toast.saved"),
         )
@@ -508,17 +514,10 @@ class FlowEngine:
             return self._save(step, state, chosen, ctx, choice=value)
         if value not in candidates:
             return self._stale(state, Choice(state.seq - 1, value), ctx)
-        draft = [v for v in state.draft if v != value] if value in state.draft else [*state.draft, value]
-        if len(draft) >= min(self.max_priorities, len(candidates)):
-            new = replace(state, draft=draft)
+        new = replace(state, draft=_toggled(state.draft, value))
+        if len(new.draft) >= min(self.max_priorities, len(candidates)):
             return self._toggle_priority(step, new, FINISH, ctx)
-        new = replace(state, draft=draft)
-        return Result(
-            new,
-            [replace(self._question(new, ctx), edit=True)],
-            changed=True,
-            toast=self.catalog.t("toast.saved"),
-        )
+        return self._redraw(new, ctx)
 
     # -- rendering ------------------------------------------------------------------
     def _options(self, step: Step) -> list[Button]:

@@ -144,15 +144,7 @@ class ClinicianService:
         if not patient.reachable:
             return self._note(clinician, "clinician.plan.unreachable", consult=consult.id)
         now = self.clock.now()
-        await self.repo.enqueue(
-            "plan_start",
-            patient.telegram_chat_id or 0,
-            {"consult_id": consult.id},
-            now,
-            now,
-            patient_id=patient.id,
-            consult_id=consult.id,
-        )
+        await self.repo.enqueue_plan_start(patient, consult.id, now, now)
         return self._note(clinician, "clinician.plan.invited", consult=consult.id)
 
     async def _add_action(self, clinician: Clinician, args: str) -> Reply:

@@ -162,15 +162,7 @@ class PatientService:
             if self.plan_invite_after is not None:
                 moment = max(now, consult.scheduled_at + self.plan_invite_after)
                 moment = respect_quiet(moment, self.zone, self.reminders.quiet_for(patient))
-                await self.repo.enqueue(
-                    "plan_start",
-                    patient.telegram_chat_id or 0,
-                    {"consult_id": consult.id},
-                    moment,
-                    now,
-                    patient_id=patient.id,
-                    consult_id=consult.id,
-                )
+                await self.repo.enqueue_plan_start(patient, consult.id, moment, now)
             log.info("intake completed for consult %s", consult.id)
 
     # -- entry points -----------------------------------------------------------------

@@ -498,6 +498,20 @@ class Repository:
             ),
         )
 
+    async def enqueue_plan_start(
+        self, patient: Patient, consult_id: int, due_at: datetime, now: datetime
+    ) -> int:
+        """Ask the patient to make their own plan (the ``plan_start`` renderer decides at send time)."""
+        return await self.enqueue(
+            "plan_start",
+            patient.telegram_chat_id or 0,
+            {"consult_id": consult_id},
+            due_at,
+            now,
+            patient_id=patient.id,
+            consult_id=consult_id,
+        )
+
     async def due_outbox(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
         rows = await self.db.fetchall(
             "SELECT * FROM outbox WHERE status = 'pending' AND due_at <= ? ORDER BY due_at, id LIMIT ?",

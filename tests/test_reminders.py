@@ -474,3 +474,19 @@ async def test_poh_cannot_touch_another_practice(
     assert "Typ /stopactie" in core.last_to(5999).text
     await harness.say(5999, f"/actie {goal} 08:00 dagelijks Iets")
     assert "Typ /actie" in core.last_to(5999).text
+
+
+async def test_reminders_keep_their_local_time_across_daylight_saving(
+    harness: Harness, core: FakeTelegram, clock: FrozenClock
+) -> None:
+    info = await people(harness, clock)
+    clock.set(local(date(2027, 3, 26), 12, 0))  # the Friday before the clocks go forward
+    await plan_with(harness.app, info["patient_id"], "Tien minuten wandelen", "08:00")
+    sent: list[str] = []
+    for day in (27, 28, 29):
+        await at(harness, clock, local(date(2027, 3, day), 7, 59))
+        before = len(core.to_chat(PATIENT))
+        await at(harness, clock, local(date(2027, 3, day), 8, 0))
+        assert len(core.to_chat(PATIENT)) == before + 1
+        sent.append(clock.now().strftime("%H:%M UTC"))
+    assert sent == ["07:00 UTC", "06:00 UTC", "06:00 UTC"]  # 08:00 in Amsterdam each morning

@@ -77,7 +77,7 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from bot.console import demo_settings, load_answers, run_demo
 
     answers = load_answers(args.answers) if args.answers else None
-    return await run_demo(demo_settings(settings, args.db), answers)
+    return await run_demo(demo_settings(settings, args.db), answers, simple=args.simple)
 
 
 async def cmd_practice_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -98,6 +98,10 @@ async def cmd_practice_list(args: argparse.Namespace, settings: Settings) -> int
     return await _with_app(settings, work)
 
 
+def _choice(value: str) -> bool | None:
+    return {"yes": True, "no": False}.get(value)
+
+
 async def cmd_invite_patient(args: argparse.Namespace, settings: Settings) -> int:
     consult_at = parse_local(args.consult, settings)
 
@@ -109,6 +113,8 @@ async def cmd_invite_patient(args: argparse.Namespace, settings: Settings) -> in
                 clinician_id=args.clinician,
                 name=args.name,
                 patient_id=args.patient,
+                simple=_choice(args.simple),
+                read_aloud=_choice(args.read_aloud),
             )
         except InviteError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -306,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the patient intake in this terminal (no token needed)")
     p.add_argument("--answers", type=Path, help="YAML file with answers; runs without typing")
     p.add_argument("--db", type=Path, help="SQLite file to use (default: a new temporary file)")
+    p.add_argument("--simple", action="store_true", help="simple mode: faces instead of numbers")
     p.set_defaults(action=cmd_demo)
 
     practice = sub.add_parser("practice", help="manage practices")
@@ -324,6 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clinician", type=int, help="clinician id who gets the agenda (default: all)")
     p.add_argument("--name", help="display name for the POH only; never sent through Telegram")
     p.add_argument("--patient", type=int, help="existing patient id (a follow-up consult)")
+    p.add_argument(
+        "--simple", choices=["yes", "no", "ask"], default="ask", help="simple mode: faces, short sentences"
+    )
+    p.add_argument(
+        "--read-aloud", choices=["yes", "no", "ask"], default="ask", help="every message also as a voice note"
+    )
     p.set_defaults(action=cmd_invite_patient)
     p = isub.add_parser("clinician", help="invite a POH who then receives agendas in Telegram")
     p.add_argument("--practice", type=int, required=True, help="practice id")

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         default=None, description="Demos and tests only: the bot's clock starts at this moment..."
     )
     simulated_clock_speed: float = Field(default=1.0, gt=0, description="...and runs this many times faster.")
+    tts_backend: str = Field(default="espeak", description="Read aloud with: espeak, piper or off.")
+    piper_model: Path | None = Field(default=None, description="A local Piper voice model (.onnx).")
+    voice_cache_dir: Path = Field(default=Path("./data/voice-cache"))
+    stt_model_dir: Path | None = Field(default=None, description="faster-whisper model folder; empty: off.")
+    max_voice_seconds: int = Field(default=180, ge=5, le=1200)
     content_dir: Path = Field(default=DEFAULT_CONTENT_DIR)
     log_level: str = Field(default="INFO")
 
@@ -54,6 +59,13 @@ class Settings(BaseSettings):
     @classmethod
     def _valid_zone(cls, value: str) -> str:
         ZoneInfo(value)
+        return value
+
+    @field_validator("tts_backend")
+    @classmethod
+    def _valid_tts(cls, value: str) -> str:
+        if value not in ("espeak", "piper", "off"):
+            raise ValueError("TTS_BACKEND must be espeak, piper or off")
         return value
 
     @field_validator("quiet_hours")

@@ -92,7 +92,9 @@ async def _step(app: App, channel: ConsoleChannel, patient_id: int, line: str) -
     return await app.patients.handle(patient, Text(line))
 
 
-async def run_demo(settings: Settings, answers: list[str] | None, out: TextIO = sys.stdout) -> int:
+async def run_demo(
+    settings: Settings, answers: list[str] | None, out: TextIO = sys.stdout, *, simple: bool = False
+) -> int:
     """Run one intake; returns 0 when it was completed, 2 when it stopped early."""
     app = await build_app(settings)
     channel = ConsoleChannel(out)
@@ -101,7 +103,8 @@ async def run_demo(settings: Settings, answers: list[str] | None, out: TextIO = 
         practice_id = await app.repo.add_practice(app.catalog.t("demo.practice_name"), app.clock.now())
         local_day = (app.clock.now().astimezone(settings.zone) + timedelta(days=7)).date()
         consult_at = datetime.combine(local_day, time(10, 0), tzinfo=settings.zone)
-        invite = await app.invites.invite_patient(practice_id, consult_at)
+        # A terminal cannot play voice notes: read-aloud is off in the demo.
+        invite = await app.invites.invite_patient(practice_id, consult_at, read_aloud=False, simple=simple)
         print(HINT, file=out)
         reply = await app.onboarding.start(DEMO_USER, DEMO_USER, invite.token, None)
         await channel.deliver(reply.chat_id, reply.messages)

@@ -107,7 +107,10 @@ async def make_practice(app: App, clock: FrozenClock, *, clinician: bool = True)
     if clinician:
         out["clinician"] = await app.invites.invite_clinician(practice_id, "Anna (POH)")
     consult_at = datetime(2026, 12, 1, 14, 30, tzinfo=app.settings.zone)
-    out["patient"] = await app.invites.invite_patient(practice_id, consult_at, name="J. de Vries")
+    # Preferences chosen on the invite, so the intake starts at consent (tests of the choice: test_voice).
+    out["patient"] = await app.invites.invite_patient(
+        practice_id, consult_at, name="J. de Vries", read_aloud=False, simple=False
+    )
     out["consult_at"] = consult_at
     return out
 

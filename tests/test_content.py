@@ -62,7 +62,8 @@ def catalog() -> Catalog:
 
 def test_definition_expands(catalog: Catalog) -> None:
     steps = expand_steps(catalog, catalog.flow("intake"))
-    assert steps[0].type == "consent" and steps[-1].type == "end"
+    types = [s.type for s in steps]
+    assert types[:3] == ["setting", "setting", "consent"] and types[-1] == "end"
     assert sum(s.type == "scale" for s in steps) == 6
     plan = expand_steps(catalog, catalog.flow("plan"))
     assert [s.type for s in plan][-2:] == ["confirm", "end"]
@@ -85,7 +86,7 @@ def test_keys_used_in_code_exist(catalog: Catalog) -> None:
     for path in [*ROOT.joinpath("bot").rglob("*.py"), *ROOT.joinpath("scheduler").rglob("*.py")]:
         source = path.read_text(encoding="utf-8")
         used |= set(re.findall(r"""(?:\.t|\bb)\(\s*f?["']([a-z_.]+)["']""", source))
-        used |= set(re.findall(r"""_(?:note|reask)\([^()]*?["']([a-z_.]+)["']""", source))
+        used |= set(re.findall(r"""\._(?:note|reask)\([^()]*?["']([a-z_.]+)["']""", source))
         used |= set(re.findall(r"""["']((?:bad|toast|buttons)\.[a-z_]+)["']""", source))
     used.discard("clinician.status.")
     assert len(used) > 40

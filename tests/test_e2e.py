@@ -68,6 +68,10 @@ async def setup_practice(env: dict[str, str], cwd: Path, core: FakeTelegram) -> 
         "2026-12-01 14:30",
         "--name",
         "J. de Vries",
+        "--read-aloud",
+        "no",
+        "--simple",
+        "no",
     )
     token_re = re.compile(rf"https://t\.me/{core.username}\?start=([A-Za-z0-9_-]{{32}})")
     poh = token_re.search(poh_link)

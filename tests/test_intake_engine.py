@@ -19,7 +19,9 @@ from bot.flows.model import (
 )
 from tests.conftest import DIMS
 
-CTX = FlowContext(practice_name="De Linde", consult_when="dinsdag 1 december om 14:30")
+CTX = FlowContext(
+    practice_name="De Linde", consult_when="dinsdag 1 december om 14:30", read_aloud=False, simple_mode=False
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +35,14 @@ def engine(catalog: Catalog) -> FlowEngine:
 
 
 class Driver:
-    def __init__(self, engine: FlowEngine) -> None:
+    def __init__(self, engine: FlowEngine, ctx: FlowContext = CTX) -> None:
         self.engine = engine
-        self.result = engine.start(CTX)
+        self.ctx = ctx
+        self.result = engine.start(ctx)
         self.state: FlowState = self.result.state
 
     def send(self, inp: object) -> Result:
-        self.result = self.engine.handle(self.state, inp, CTX)  # type: ignore[arg-type]
+        self.result = self.engine.handle(self.state, inp, self.ctx)  # type: ignore[arg-type]
         self.state = self.result.state
         return self.result
 
@@ -313,3 +316,45 @@ def test_every_button_fits_telegram_callback_data(engine: FlowEngine) -> None:
             for button in row:
                 assert len(f"q:{seq}:{button.value}".encode()) <= 64
                 assert len(button.label) <= 45
+
+
+def test_settings_are_asked_only_when_not_chosen(engine: FlowEngine) -> None:
+    from dataclasses import replace
+
+    from bot.flows.model import SetPreference
+
+    d = Driver(engine, replace(CTX, read_aloud=None, simple_mode=None))
+    assert d.state.step == "read_aloud" and d.result.messages[-1].speak  # always spoken
+    assert d.button_values() == ["yes", "no"]
+    d.text("ja")
+    assert SetPreference("read_aloud", True) in d.result.effects
+    assert d.state.step == "simple_mode"
+    d.tap("yes")
+    assert SetPreference("simple_mode", True) in d.result.effects
+    assert d.state.step == "consent"
+    d.ctx = replace(d.ctx, read_aloud=True, simple_mode=True)  # the service reloads it from the patient
+    d.tap("yes")
+    # Simple mode shows at once: the open question in one short sentence.
+    assert d.question == "❤️ Wat is echt belangrijk voor u?"
+    only_simple = Driver(engine, replace(CTX, simple_mode=None))
+    assert only_simple.state.step == "simple_mode"
+
+
+def test_simple_mode_uses_faces_and_stores_the_mapping(engine: FlowEngine) -> None:
+    from dataclasses import replace
+
+    d = Driver(engine, replace(CTX, simple_mode=True))
+    d.tap("yes")
+    d.tap("__skip")
+    labels = [b.label for row in d.result.messages[-1].buttons for b in row]
+    assert labels[:5] == ["😞 Heel slecht", "🙁 Slecht", "😐 Gaat wel", "🙂 Goed", "😀 Heel goed"]
+    assert all(len(row) == 1 for row in d.result.messages[-1].buttons)  # big buttons, one per row
+    assert d.question.count(".") + d.question.count("?") <= 1  # one short sentence
+    d.tap("7")
+    assert SaveAnswer("lichaamsfuncties.score", 7) in d.result.effects
+    assert SaveAnswer("lichaamsfuncties.score_face", "🙂 Goed") in d.result.effects
+    assert d.state.step == "lichaamsfuncties.talk"
+    assert [len(row) for row in d.result.messages[-1].buttons] == [1, 1, 1]  # ja / nee / terug
+    d.tap("no")
+    d.text("4")  # a typed number still works in simple mode
+    assert SaveAnswer("mentaal_welbevinden.score", 4) in d.result.effects

@@ -26,6 +26,7 @@ from bot.flows.model import (
     RecordConsent,
     Result,
     SaveAnswer,
+    SetPreference,
     Text,
     Unsupported,
 )
@@ -43,7 +44,20 @@ FINISH = "__done"
 CONTINUE = "__go"
 WAIT = "__wait"
 
-STEP_TYPES = {"consent", "text", "scale", "yesno", "choices", "priorities", "pick", "time", "confirm", "end"}
+STEP_TYPES = {
+    "setting",
+    "consent",
+    "text",
+    "scale",
+    "yesno",
+    "choices",
+    "priorities",
+    "pick",
+    "time",
+    "confirm",
+    "end",
+}
+SETTINGS = ("read_aloud", "simple_mode")
 YES_WORDS = {"ja", "j", "jawel", "jazeker", "yes", "ok", "oke", "oké", "goed", "prima", "👍"}
 NO_WORDS = {"nee", "n", "neen", "no", "nope", "liever niet", "👎"}
 BUTTON_LABEL_MAX = 40
@@ -59,6 +73,9 @@ class Step:
     when: str | None = None
     options: str | None = None
     again: str | None = None  # confirm: the step to go back to on "no"
+    setting: str | None = None  # setting: which preference the answer sets
+    simple_prompt: str = ""  # the prompt in simple mode (one short sentence)
+    speak: bool = False  # always read aloud (the question whether to read aloud)
     minimum: int = 0
     maximum: int = 10
     dimension: Dimension | None = None
@@ -72,6 +89,8 @@ class FlowContext:
 
     practice_name: str
     consult_when: str
+    read_aloud: bool | None = None  # None: not asked yet
+    simple_mode: bool | None = None
 
 
 @dataclass
@@ -114,10 +133,13 @@ def expand_steps(catalog: Catalog, definition: dict[str, Any]) -> list[Step]:
         raise ContentError("intake step ids are not unique")
     if not steps or steps[-1].type != "end":
         raise ContentError("a flow must close with an end step")
-    if definition.get("id") == INTAKE_FLOW and steps[0].type != "consent":
-        raise ContentError("the intake must start with consent")
+    first = next((s for s in steps if s.type != "setting"), None)
+    if definition.get("id") == INTAKE_FLOW and (first is None or first.type != "consent"):
+        raise ContentError("the intake must ask consent before any question")
     options = definition.get("options") or {}
     for step in steps:
+        if step.type == "setting" and (step.setting not in SETTINGS or step.options not in options):
+            raise ContentError(f"step {step.key!r}: a setting needs a known 'setting' and 'options'")
         if step.type in ("pick", "time") and step.options not in options:
             raise ContentError(f"step {step.key!r}: unknown options {step.options!r}")
         if step.type == "confirm" and step.again not in keys:
@@ -141,6 +163,9 @@ def _make_step(raw: dict[str, Any], key: str, dim: Dimension | None, index: int,
         when=when,
         options=raw.get("options"),
         again=raw.get("again"),
+        setting=raw.get("setting"),
+        simple_prompt=raw.get("simple_prompt", ""),
+        speak=bool(raw.get("speak", False)),
         minimum=int(raw.get("min", 0)),
         maximum=int(raw.get("max", 10)),
         dimension=dim,
@@ -149,25 +174,30 @@ def _make_step(raw: dict[str, Any], key: str, dim: Dimension | None, index: int,
     )
 
 
-def _low_score(engine: FlowEngine, step: Step, answers: dict[str, Any]) -> bool:
+def _low_score(engine: FlowEngine, step: Step, answers: dict[str, Any], ctx: FlowContext) -> bool:
     if step.dimension is None:
         return False
     score = answers.get(f"{step.dimension.id}.score")
     return isinstance(score, int) and score <= engine.low_score_threshold
 
 
-CONDITIONS: dict[str, Callable[[FlowEngine, Step, dict[str, Any]], bool]] = {
+def _unset(engine: FlowEngine, step: Step, answers: dict[str, Any], ctx: FlowContext) -> bool:
+    return getattr(ctx, step.setting or "", None) is None
+
+
+CONDITIONS: dict[str, Callable[[FlowEngine, Step, dict[str, Any], FlowContext], bool]] = {
     "low_score": _low_score,
+    "unset": _unset,  # a setting step: only when the patient has not chosen yet
 }
 # ``when: often == weekdays``: the step is asked only after that answer.
 ANSWER_IS = re.compile(r"(\w+) (==|!=) (\w+)")
 
 
-def _applies(engine: FlowEngine, step: Step, answers: dict[str, Any]) -> bool:
+def _applies(engine: FlowEngine, step: Step, answers: dict[str, Any], ctx: FlowContext) -> bool:
     if step.when is None:
         return True
     if step.when in CONDITIONS:
-        return CONDITIONS[step.when](engine, step, answers)
+        return CONDITIONS[step.when](engine, step, answers, ctx)
     match = ANSWER_IS.fullmatch(step.when)
     assert match is not None
     return (str(answers.get(match[1])) == match[3]) == (match[2] == "==")
@@ -228,12 +258,15 @@ class FlowEngine:
     def start(self, ctx: FlowContext, *, after_seq: int = 0) -> Result:
         """A fresh intake. ``after_seq`` keeps question numbers rising across consults, so
         buttons of an earlier conversation never match a new question."""
-        state = FlowState(step=self.steps[0].key, seq=after_seq + 1)
+        state = FlowState(step=self._first(ctx), seq=after_seq + 1)
         return Result(state=state, messages=self.ask(state, ctx), changed=True)
 
     def restart_after_decline(self, state: FlowState, ctx: FlowContext) -> Result:
-        new = replace(state, step=self.steps[0].key, seq=state.seq + 1, draft=[])
+        new = replace(state, step=self._first(ctx), seq=state.seq + 1, draft=[])
         return Result(state=new, messages=self.ask(new, ctx), changed=True)
+
+    def _first(self, ctx: FlowContext) -> str:
+        return next(s.key for s in self.steps if _applies(self, s, {}, ctx))
 
     def hold(self, state: FlowState, ctx: FlowContext, notes: Iterable[str]) -> Result:
         """Stop the flow after ``notes`` (e.g. where to get help now); go on only when the patient
@@ -249,7 +282,7 @@ class FlowEngine:
             buttons = ((Button(b("buttons.go_on"), CONTINUE),), (Button(b("buttons.not_now"), WAIT),))
             return [*notes, OutMessage(b("safety.continue"), buttons=buttons, seq=state.seq)]
         if state.step == DONE:
-            return [*notes, OutMessage(self.catalog.t(self.done_key, when=ctx.consult_when))]
+            return [*notes, OutMessage(self.catalog.t(self.done_key, when=ctx.consult_when), private=True)]
         if state.step == DECLINED:
             return [*notes, OutMessage(self.catalog.t("consent_declined"))]
         return [*notes, self._question(state, ctx)]
@@ -347,7 +380,7 @@ class FlowEngine:
         pos = self._position[current] + 1
         while True:
             step = self.steps[pos]
-            if not _applies(self, step, answers):
+            if not _applies(self, step, answers, ctx):
                 if step.key in answers:
                     answers.pop(step.key)
                     effects.append(DeleteAnswer(step.key))
@@ -373,7 +406,7 @@ class FlowEngine:
             effects.append(Completed())
             return Result(
                 new,
-                [OutMessage(self.catalog.t(self.closing_key, when=ctx.consult_when))],
+                [OutMessage(self.catalog.t(self.closing_key, when=ctx.consult_when), private=True)],
                 effects,
                 changed=True,
             )
@@ -400,12 +433,18 @@ class FlowEngine:
         return self._advance(state, answers, effects, ctx, choice=choice)
 
     def _choice(self, step: Step, state: FlowState, value: str, ctx: FlowContext) -> Result:
+        if step.type == "setting" and value in ("yes", "no"):
+            return self._setting(step, state, value == "yes", ctx, choice=value)
         if step.type == "consent" and value in ("yes", "no"):
             return self._consent(state, value == "yes", ctx, choice=value)
         if step.type == "text" and value == SKIP and step.optional:
             return self._save(step, state, None, ctx, choice=value)
         if step.type == "scale" and value.isdigit() and step.minimum <= int(value) <= step.maximum:
-            return self._save(step, state, int(value), ctx, choice=value)
+            result = self._save(step, state, int(value), ctx, choice=value)
+            face = self._faces().get(value) if ctx.simple_mode else None
+            if face:  # simple mode: keep which face was tapped, next to the score it stands for
+                result.effects.append(SaveAnswer(f"{step.key}_face", face))
+            return result
         if step.type == "yesno" and value in ("yes", "no"):
             return self._save(step, state, value == "yes", ctx, choice=value)
         if step.type in ("pick", "time") and value in {o.value for o in self._options(step)}:
@@ -433,8 +472,12 @@ class FlowEngine:
                     return self._save(step, state, number, ctx)
                 return self._reask(state, ctx, "bad.scale_range", min=step.minimum, max=step.maximum)
             return self._reask(state, ctx, "bad.use_buttons")
-        if step.type in ("yesno", "consent", "confirm") and (word in YES_WORDS or word in NO_WORDS):
+        if step.type in ("yesno", "consent", "confirm", "setting") and (
+            word in YES_WORDS or word in NO_WORDS
+        ):
             yes = word in YES_WORDS
+            if step.type == "setting":
+                return self._setting(step, state, yes, ctx)
             if step.type == "consent":
                 return self._consent(state, yes, ctx)
             if step.type == "confirm":
@@ -450,6 +493,20 @@ class FlowEngine:
                 return self._save(step, state, moment, ctx)
             return self._reask(state, ctx, "bad.time")
         return self._reask(state, ctx, "bad.use_buttons")
+
+    def _setting(
+        self, step: Step, state: FlowState, value: bool, ctx: FlowContext, *, choice: str | None = None
+    ) -> Result:
+        """A preference (read aloud, simple mode): stored with the patient, used from the next message."""
+        assert step.setting is not None
+        new_ctx = replace(ctx, **{step.setting: value})
+        return self._advance(
+            state, dict(state.answers), [SetPreference(step.setting, value)], new_ctx, choice=choice
+        )
+
+    def _faces(self) -> dict[str, str]:
+        """Simple mode: score (as text) -> face, from the flow's ``faces`` list."""
+        return {str(f["value"]): str(f["label"]) for f in self.definition.get("faces") or []}
 
     def _confirm(
         self, step: Step, state: FlowState, yes: bool, ctx: FlowContext, *, choice: str | None = None
@@ -549,19 +606,27 @@ class FlowEngine:
             "label": lambda step_id: self.label(step_id, state.answers),
         }
         rows: list[tuple[Button, ...]] = []
-        text = self.catalog.render_string(step.prompt, **params) if step.prompt else ""
-        if step.type == "consent":
+        simple = bool(ctx.simple_mode)
+        prompt = step.simple_prompt if simple and step.simple_prompt else step.prompt
+        text = self.catalog.render_string(prompt, **params) if prompt else ""
+        private = step.type in ("confirm", "priorities")  # the patient's own words are in it
+        if step.type == "setting":
+            rows += [(o,) for o in self._options(step)]
+        elif step.type == "consent":
             text = b("consent", practice=ctx.practice_name)
             rows = [(Button(b("buttons.consent_yes"), "yes"),), (Button(b("buttons.consent_no"), "no"),)]
         elif step.type == "text":
             if step.optional:
                 rows.append((Button(b("buttons.skip"), SKIP),))
+        elif step.type == "scale" and simple and self._faces():
+            rows += [(Button(face, value),) for value, face in self._faces().items()]
         elif step.type == "scale":
             numbers = [Button(str(n), str(n)) for n in range(step.minimum, step.maximum + 1)]
             half = (len(numbers) + 1) // 2
             rows += [tuple(numbers[:half]), tuple(numbers[half:])]
         elif step.type == "yesno":
-            rows.append((Button(b("buttons.answer_yes"), "yes"), Button(b("buttons.answer_no"), "no")))
+            yes, no = Button(b("buttons.answer_yes"), "yes"), Button(b("buttons.answer_no"), "no")
+            rows += [(yes,), (no,)] if simple else [(yes, no)]
         elif step.type in ("pick", "time"):
             options = self._options(step)
             per_row = 3 if step.type == "time" else 1
@@ -574,7 +639,8 @@ class FlowEngine:
                 Button(f"{mark} {o.label}" if o.value in state.draft else o.label, o.value)
                 for o in self._options(step)
             ]
-            rows += [tuple(options[i : i + 2]) for i in range(0, len(options), 2)]
+            per_row = 1 if simple else 2
+            rows += [tuple(options[i : i + per_row]) for i in range(0, len(options), per_row)]
             rows.append((Button(b("buttons.done"), FINISH),))
         elif step.type == "priorities":
             candidates = self.candidates(state.answers)
@@ -588,4 +654,4 @@ class FlowEngine:
             rows.append((Button(b("buttons.done"), FINISH),))
         if state.history:
             rows.append((Button(b("buttons.back"), BACK),))
-        return OutMessage(text=text, buttons=tuple(rows), seq=state.seq)
+        return OutMessage(text=text, buttons=tuple(rows), seq=state.seq, private=private, speak=step.speak)

@@ -64,6 +64,11 @@ class OutMessage:
     buttons: tuple[tuple[Button, ...], ...] = ()
     seq: int | None = None
     edit: bool = False
+    # Reading aloud: ``private`` texts (the patient's own words, dates) are never cached on disk;
+    # ``speak`` texts are read aloud even before the patient chose to (the read-aloud question).
+    private: bool = False
+    speak: bool = False
+    voice: bytes | None = None  # a voice note (OGG/Opus) to send instead of a text
 
 
 # --- what must be stored -------------------------------------------------------------
@@ -88,7 +93,15 @@ class Completed:
     pass
 
 
-Effect = SaveAnswer | DeleteAnswer | RecordConsent | Completed
+@dataclass(frozen=True)
+class SetPreference:
+    """A patient preference chosen in a flow (read_aloud, simple_mode)."""
+
+    name: str
+    value: bool
+
+
+Effect = SaveAnswer | DeleteAnswer | RecordConsent | Completed | SetPreference
 
 
 @dataclass

@@ -58,7 +58,10 @@ class InviteService:
         clinician_id: int | None = None,
         name: str | None = None,
         patient_id: int | None = None,
+        simple: bool | None = None,
+        read_aloud: bool | None = None,
     ) -> PatientInvite:
+        """``simple`` / ``read_aloud``: chosen by the POH; None lets the patient choose at the start."""
         now = self.clock.now()
         if await self.repo.get_practice(practice_id) is None:
             raise InviteError(f"no practice with id {practice_id}")
@@ -73,6 +76,9 @@ class InviteService:
                 patient = await self.repo.get_patient(patient_id)
                 if patient is None or patient.practice_id != practice_id or patient.status == "erased":
                     raise InviteError(f"no patient {patient_id} in practice {practice_id}")
+            for name, value in (("simple_mode", simple), ("read_aloud", read_aloud)):
+                if value is not None:
+                    await self.repo.set_patient_preference(patient_id, name, value)
             consult_id = await self.repo.add_consult(practice_id, patient_id, clinician_id, consult_at, now)
             token, expires = await self._issue(
                 "patient",

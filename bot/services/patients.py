@@ -27,6 +27,7 @@ from bot.flows.model import (
     RecordConsent,
     Result,
     SaveAnswer,
+    SetPreference,
     Text,
     Unsupported,
 )
@@ -72,9 +73,12 @@ class PatientService:
     # -- helpers --------------------------------------------------------------------
     async def context(self, consult: Consult) -> FlowContext:
         practice = await self.repo.get_practice(consult.practice_id)
+        patient = await self.repo.get_patient(consult.patient_id)
         return FlowContext(
             practice_name=practice.name if practice else "",
             consult_when=self.catalog.format_when(consult.scheduled_at.astimezone(self.zone)),
+            read_aloud=patient.read_aloud if patient else None,
+            simple_mode=patient.simple_mode if patient else None,
         )
 
     def _reply(
@@ -138,7 +142,9 @@ class PatientService:
                 goal, action = await self.plans.add_from_chat(patient.id, state.answers)
                 log.info("patient %s made a plan in the chat: goal %s, action %s", patient.id, goal, action)
             return
-        if isinstance(effect, SaveAnswer):
+        if isinstance(effect, SetPreference):
+            await self.repo.set_patient_preference(patient.id, effect.name, effect.value)
+        elif isinstance(effect, SaveAnswer):
             await self.repo.save_answer(consult.id, effect.key, effect.value, now)
         elif isinstance(effect, DeleteAnswer):
             await self.repo.delete_answer(consult.id, effect.key)

@@ -39,6 +39,8 @@ class Patient:
     quiet_start: str | None = None  # local HH:MM, None: the default quiet hours
     quiet_end: str | None = None
     blocked: bool = False  # Telegram said the patient blocked the bot
+    read_aloud: bool | None = None  # None: not asked yet
+    simple_mode: bool | None = None
 
     @property
     def reachable(self) -> bool:
@@ -181,6 +183,8 @@ class Repository:
             row["quiet_start"],
             row["quiet_end"],
             row["blocked_at"] is not None,
+            None if row["read_aloud"] is None else bool(row["read_aloud"]),
+            None if row["simple_mode"] is None else bool(row["simple_mode"]),
         )
 
     async def get_patient(self, patient_id: int) -> Patient | None:
@@ -210,6 +214,41 @@ class Repository:
         sql = "UPDATE patients SET blocked_at = ? WHERE id = ? AND blocked_at IS NULL"
         return await self.db.execute_rowcount(sql, (iso(now), patient_id)) == 1
 
+    async def set_patient_preference(self, patient_id: int, name: str, value: bool) -> None:
+        if name not in ("read_aloud", "simple_mode"):
+            raise ValueError(f"unknown preference {name!r}")
+        await self.db.execute(f"UPDATE patients SET {name} = ? WHERE id = ?", (int(value), patient_id))
+
+    # -- voice notes --------------------------------------------------------------------
+    async def add_voice_note(
+        self,
+        patient_id: int,
+        consult_id: int | None,
+        duration: int,
+        audio: bytes,
+        now: datetime,
+        *,
+        transcript: str | None = None,
+        status: str = "kept",
+    ) -> int:
+        return await self.db.execute(
+            "INSERT INTO voice_notes (patient_id, consult_id, duration_s, audio, transcript, status, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (patient_id, consult_id, duration, audio, transcript, status, iso(now)),
+        )
+
+    async def voice_note(self, note_id: int) -> Any:
+        return await self.db.fetchone("SELECT * FROM voice_notes WHERE id = ?", (note_id,))
+
+    async def set_voice_note_status(self, note_id: int, status: str) -> None:
+        await self.db.execute("UPDATE voice_notes SET status = ? WHERE id = ?", (status, note_id))
+
+    async def pending_voice_note(self, patient_id: int) -> Any:
+        return await self.db.fetchone(
+            "SELECT * FROM voice_notes WHERE patient_id = ? AND status = 'pending' ORDER BY id DESC LIMIT 1",
+            (patient_id,),
+        )
+
     async def set_patient_settings(
         self, patient_id: int, *, discreet: bool, quiet_start: str | None, quiet_end: str | None
     ) -> None:
@@ -228,6 +267,7 @@ class Repository:
             await self.db.execute("DELETE FROM outbox WHERE patient_id = ?", (patient_id,))
             await self.db.execute("DELETE FROM safety_events WHERE patient_id = ?", (patient_id,))
             await self.db.execute("DELETE FROM reminders WHERE patient_id = ?", (patient_id,))
+            await self.db.execute("DELETE FROM voice_notes WHERE patient_id = ?", (patient_id,))
             goals = "SELECT g.id FROM goals g JOIN plans p ON p.id = g.plan_id WHERE p.patient_id = ?"
             await self.db.execute(f"DELETE FROM actions WHERE goal_id IN ({goals})", (patient_id,))
             await self.db.execute(

@@ -49,6 +49,8 @@ class SentMessage:
     text: str
     reply_markup: dict[str, Any] | None
     history: list[str] = field(default_factory=list)  # earlier texts after edits
+    voice: bytes | None = None  # a voice note (sendVoice): its audio
+    voice_file_id: str | None = None
 
     @property
     def buttons(self) -> list[tuple[str, str]]:
@@ -62,8 +64,17 @@ class SentMessage:
             "date": int(time.time()),
             "chat": {"id": self.chat_id, "type": "private", "first_name": "Test"},
             "from": bot_user,
-            "text": self.text,
         }
+        if self.voice is not None:
+            data["voice"] = {
+                "file_id": self.voice_file_id,
+                "file_unique_id": self.voice_file_id,
+                "duration": 1,
+                "mime_type": "audio/ogg",
+                "file_size": len(self.voice),
+            }
+        else:
+            data["text"] = self.text
         if self.reply_markup:
             data["reply_markup"] = self.reply_markup
         return data
@@ -98,6 +109,8 @@ class FakeTelegram:
         self.messages: dict[tuple[int, int], SentMessage] = {}
         self.callback_answers: list[dict[str, Any]] = []
         self.blocked: set[int] = set()
+        self.files: dict[str, bytes] = {}  # file_id -> content (voice notes both ways)
+        self._file_ids = itertools.count(1)
         self._update_ids = itertools.count(1)
         self._message_ids: dict[int, itertools.count[int]] = {}
         self._callback_ids = itertools.count(1)
@@ -148,6 +161,23 @@ class FakeTelegram:
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
         return self._push({"message": message})
 
+    def add_file(self, content: bytes) -> str:
+        file_id = f"file{next(self._file_ids)}"
+        self.files[file_id] = content
+        return file_id
+
+    def user_sends_voice(self, user_id: int, audio: bytes, duration: int) -> int:
+        """A voice note from the user (its audio can be fetched with getFile + download)."""
+        file_id = self.add_file(audio)
+        voice = {
+            "file_id": file_id,
+            "file_unique_id": file_id,
+            "duration": duration,
+            "mime_type": "audio/ogg",
+            "file_size": len(audio),
+        }
+        return self.user_message(user_id, voice=voice)
+
     def user_sends(self, user_id: int, text: str) -> int:
         return self.user_message(user_id, text=text)
 
@@ -184,7 +214,11 @@ class FakeTelegram:
 
     # -- looking at what the bot did -------------------------------------------------
     def to_chat(self, chat_id: int) -> list[SentMessage]:
-        return [m for m in self.sent if m.chat_id == chat_id]
+        """Text messages to a chat (voice notes: :meth:`voices_to`)."""
+        return [m for m in self.sent if m.chat_id == chat_id and m.voice is None]
+
+    def voices_to(self, chat_id: int) -> list[SentMessage]:
+        return [m for m in self.sent if m.chat_id == chat_id and m.voice is not None]
 
     def last_to(self, chat_id: int) -> SentMessage:
         messages = self.to_chat(chat_id)
@@ -323,6 +357,48 @@ class FakeTelegram:
         self.messages[(chat_id, message.message_id)] = message
         return message.as_message(self.bot_user)
 
+    async def api_sendvoice(self, params: dict[str, Any]) -> Any:
+        chat_id = int(params["chat_id"])
+        self._check_chat(chat_id)
+        self._check_rate(chat_id)
+        voice = params.get("voice")
+        if isinstance(voice, bytes):
+            file_id = self.add_file(voice)
+        elif isinstance(voice, str) and voice in self.files:
+            file_id = voice
+        else:
+            raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        markup = self._check_markup(params.get("reply_markup"))
+        message = SentMessage(
+            chat_id,
+            self._message_id(chat_id) + 100000,
+            "",
+            markup,
+            voice=self.files[file_id],
+            voice_file_id=file_id,
+        )
+        self.sent.append(message)
+        self.messages[(chat_id, message.message_id)] = message
+        return message.as_message(self.bot_user)
+
+    async def api_getfile(self, params: dict[str, Any]) -> Any:
+        file_id = str(params.get("file_id"))
+        if file_id not in self.files:
+            raise ApiError(400, "Bad Request: invalid file_id")
+        return {
+            "file_id": file_id,
+            "file_unique_id": file_id,
+            "file_size": len(self.files[file_id]),
+            "file_path": f"voice/{file_id}.oga",
+        }
+
+    def download(self, path: str) -> bytes:
+        """``.../file/bot<token>/voice/<id>.oga`` -> the file's content."""
+        name = path.rsplit("/", 1)[-1].split(".", 1)[0]
+        if name not in self.files:
+            raise ApiError(404, "Not Found")
+        return self.files[name]
+
     def _find(self, params: dict[str, Any]) -> SentMessage:
         key = (int(params["chat_id"]), int(params["message_id"]))
         if key not in self.messages:
@@ -383,6 +459,7 @@ class FakeBotAPIServer:
         self.core = core
         self.app = web.Application(client_max_size=50 * 1024 * 1024)
         self.app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        self.app.router.add_get("/file/bot{token}/{path:.+}", self._file)
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -411,12 +488,27 @@ class FakeBotAPIServer:
         else:
             form = await request.post()
             params = {k: v for k, v in form.items() if isinstance(v, str)}
+            # Uploaded files: "voice": "attach://<field>" points at a file field.
+            files = {k: v.file.read() for k, v in form.items() if isinstance(v, web.FileField)}
+            for key, value in list(params.items()):
+                if value.startswith("attach://") and value[9:] in files:
+                    params[key] = files[value[9:]]  # type: ignore[assignment]
+            for key, content in files.items():
+                params.setdefault(key, content)  # type: ignore[arg-type]
         params.update({k: v for k, v in request.query.items() if k not in params})
         try:
             result = await self.core.call(request.match_info["method"], params)
         except ApiError as exc:
             return web.json_response(_error_body(exc), status=exc.code)
         return web.json_response({"ok": True, "result": result})
+
+    async def _file(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.core.token:
+            return web.Response(status=401)
+        try:
+            return web.Response(body=self.core.download(request.match_info["path"]))
+        except ApiError:
+            return web.Response(status=404)
 
 
 class FakeSession(BaseSession):
@@ -438,6 +530,10 @@ class FakeSession(BaseSession):
             prepared = self.prepare_value(value, bot=bot, files=files)
             if prepared:
                 params[key] = prepared
+        for key, value in list(params.items()):
+            if isinstance(value, str) and value.startswith("attach://") and value[9:] in files:
+                upload = files[value[9:]]
+                params[key] = b"".join([chunk async for chunk in upload.read(bot)])
         try:
             result = await self.core.call(method.__api_method__, params)
             body = {"ok": True, "result": result}
@@ -455,4 +551,4 @@ class FakeSession(BaseSession):
         chunk_size: int = 65536,
         raise_for_status: bool = True,
     ) -> AsyncGenerator[bytes, None]:
-        yield b""
+        yield self.core.download(url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,11 +22,15 @@ from bot.services.measurements import SignalRules
 from bot.services.onboarding import Onboarding
 from bot.services.patients import PatientService
 from bot.services.plans import PlanService
+from bot.services.readaloud import ReadAloud
 from bot.services.reminders import ReminderService
 from bot.services.safety import SafetyService
+from bot.services.voice_answers import VoiceAnswers
 from bot.storage import Database, Repository
 from bot.storage.plans import PlanRepository
 from bot.storage.reminders import ReminderRepository
+from bot.voice.stt import WhisperSTT
+from bot.voice.tts import EspeakTTS, PiperTTS, TextToSpeech, VoiceCache
 from scheduler.outbox import OutboxSender
 from scheduler.ratelimit import RateLimiter
 
@@ -47,6 +52,8 @@ class App:
     analyzer: Callable[[], Analyzer]
     plans: PlanService
     reminders: ReminderService
+    read_aloud: ReadAloud
+    voice_answers: VoiceAnswers
     outbox: OutboxSender | None = field(default=None)
 
     def attach_channel(self, channel: Channel) -> OutboxSender:
@@ -60,6 +67,7 @@ class App:
         self.outbox.register("blocked", self.reminders.render_blocked)
         self.outbox.register("plan_start", self.patients.render_plan_start)
         self.outbox.on_blocked = self.reminders.patient_blocked
+        self.outbox.decorate = self.read_aloud.attach
         return self.outbox
 
     async def tick(self) -> int:
@@ -132,7 +140,38 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
         analyzer,
         plans,
         reminders,
+        ReadAloud(repo, catalog, voice_cache(settings)),
+        VoiceAnswers(
+            repo,
+            patients,
+            safety,
+            catalog,
+            clock,
+            WhisperSTT(settings.stt_model_dir) if settings.stt_model_dir else None,
+            settings.max_voice_seconds,
+        ),
     )
+
+
+def voice_cache(settings: Settings) -> VoiceCache | None:
+    """The text-to-speech backend the settings ask for, with its cache; None when off or missing."""
+    backend: TextToSpeech
+    if settings.tts_backend == "off":
+        return None
+    if settings.tts_backend == "piper":
+        if settings.piper_model is None or shutil.which("piper") is None:
+            logging.getLogger(__name__).warning("TTS_BACKEND=piper needs PIPER_MODEL and the piper program")
+            return None
+        backend = PiperTTS(settings.piper_model)
+    else:
+        backend = EspeakTTS()
+        if shutil.which("espeak-ng") is None:
+            logging.getLogger(__name__).warning("read aloud is off: espeak-ng is not installed")
+            return None
+    if shutil.which("opusenc") is None:
+        logging.getLogger(__name__).warning("read aloud is off: opusenc (opus-tools) is not installed")
+        return None
+    return VoiceCache(backend, settings.voice_cache_dir)
 
 
 def setup_logging(level: str) -> None:

@@ -14,6 +14,7 @@ PATIENT_COMMANDS = {
     "plan": "plan",
     "mijnplan": "myplan",
     "stil": "discreet",
+    "voorlezen": "read_aloud",
 }
 CLINICIAN_COMMANDS = {
     "start": "start",
@@ -25,10 +26,11 @@ CLINICIAN_COMMANDS = {
     "doel": "goal",
     "actie": "action",
     "stopactie": "end_action",
+    "luister": "listen",
 }
 PLAN_COMMANDS = {"plan", "invite_plan", "goal", "action", "end_action"}
 # Shown in Telegram's command menu (descriptions live in content/nl/messages.yaml).
-MENU = ("terug", "pauze", "plan", "mijnplan", "stil", "help", "stop", "wis")
+MENU = ("terug", "pauze", "voorlezen", "plan", "mijnplan", "stil", "help", "stop", "wis")
 
 
 def split_command(text: str) -> tuple[str, str] | None:

@@ -36,6 +36,8 @@ class OutboxSender:
         self.renderers: dict[str, Renderer] = {}
         # Called when a recipient blocked the bot (after the row is failed).
         self.on_blocked: Callable[[OutboxItem], Awaitable[None]] | None = None
+        # Adds what a message needs at send time (a voice note for a patient who wants it read aloud).
+        self.decorate: Callable[[int | None, list[OutMessage]], Awaitable[list[OutMessage]]] | None = None
         self._lock = asyncio.Lock()
         self._kicked: asyncio.Task[None] | None = None
         self._again = False
@@ -112,6 +114,8 @@ class OutboxSender:
             log.warning("outbox item %s (%s) has nothing to send; cancelled", item.id, item.kind)
             await self.repo.outbox_cancel(item.id)
             return 0
+        if self.decorate is not None:
+            messages = await self.decorate(item.patient_id, messages)
         done = int(item.payload.get("_parts_sent", 0))
         ids: list[int] = []
         try:

@@ -30,6 +30,7 @@ def settings(tmp_path: Path) -> Settings:
         _env_file=None,
         database_path=tmp_path / "test.sqlite3",
         bot_token="123456:TEST-token-for-the-fake-api",
+        voice_cache_dir=tmp_path / "voice-cache",
     )
 
 

@@ -218,7 +218,7 @@ def test_skip_deletes_earlier_answer(engine: FlowEngine) -> None:
         (Unsupported("sticker"), "kan ik niet lezen"),
         (Unsupported("photo"), "kan ik niet lezen"),
         (Unsupported("location"), "kan ik niet lezen"),
-        (Unsupported("voice"), "Spraakberichten"),
+        (Unsupported("voice"), "Hier past geen spraakbericht"),
         (Unsupported("edited"), "aangepast"),
         (Command("unknown"), "/help"),
         (Choice(999, "3"), "eerdere vraag"),

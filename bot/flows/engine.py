@@ -246,6 +246,7 @@ class FlowEngine:
         self.max_text_chars = max_text_chars
         self.steps = expand_steps(catalog, self.definition)
         self._by_key = {s.key: s for s in self.steps}
+        self.step_types = {s.key: s.type for s in self.steps}
         self._position = {s.key: i for i, s in enumerate(self.steps)}
         self.max_priorities = int(
             next((s for s in self.definition["steps"] if s.get("type") == "priorities"), {}).get("max", 3)

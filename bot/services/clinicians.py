@@ -93,6 +93,18 @@ class ClinicianService:
         header = self.catalog.t("clinician.new_agenda", id=consult.id)
         return await self.agenda.telegram_messages(consult.id, header=header)
 
+    async def listen(self, clinician: Clinician, word: str) -> Reply:
+        """``/luister 5``: a patient's voice answer, for a POH of the same practice."""
+        try:
+            note = await self.repo.voice_note(int(word.strip().lstrip("#")))
+        except ValueError:
+            note = None
+        patient = await self.repo.get_patient(note["patient_id"]) if note is not None else None
+        if note is None or patient is None or patient.practice_id != clinician.practice_id:
+            return self._note(clinician, "clinician.voice_not_found")
+        log.info("clinician %s listened to voice answer %s", clinician.id, note["id"])
+        return Reply(clinician.telegram_chat_id or 0, [OutMessage("", voice=bytes(note["audio"]))])
+
     # -- the plan, from the POH's chat ------------------------------------------------------
     async def _patient_of(self, clinician: Clinician, word: str) -> tuple[Consult, Patient] | None:
         """The patient of consult ``#<id>`` in the clinician's own practice."""

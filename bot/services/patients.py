@@ -201,9 +201,8 @@ class PatientService:
                     reply.messages[:0] = await self._safety_notes(patient, None, flags)
                 return reply
         elif isinstance(inp, Unsupported) and inp.kind != "edited" and not flags:
-            reply = await self.reminders.unreadable(
-                patient, "bad.voice" if inp.kind == "voice" else "bad.media"
-            )
+            key = "bad.voice" if inp.kind == "voice" else "bad.media"
+            reply = await self.reminders.reask(patient, self.catalog.t(key))
             if reply is not None:
                 return reply
         async with self.locks(patient.id):
@@ -237,6 +236,17 @@ class PatientService:
                 if result.changed or conv.paused:
                     await self._commit(patient, consult, result, update_id, flow=conv.flow)
             return self._reply(patient, result.messages, seq=result.state.seq, toast=result.toast)
+
+    async def reask(self, patient: Patient, note: str) -> Reply:
+        """A short note, then whatever question waits (a reminder's, or the conversation's)."""
+        waiting = await self.reminders.reask(patient, note)
+        if waiting is not None:
+            return waiting
+        loaded = await self._load(patient)
+        if loaded is None:
+            return self._reply(patient, [OutMessage(note)])
+        conv, _, state, ctx = loaded
+        return self._reply(patient, self.engine_of(conv).ask(state, ctx, [note]), seq=state.seq)
 
     async def start_plan(self, patient: Patient, update_id: int | None = None) -> Reply:
         """The patient's own plan, after a consult (``/plan`` or the invitation after the consult)."""
@@ -307,6 +317,10 @@ class PatientService:
             return await self.show_plan(patient)
         if name == "discreet":
             return await self.set_discreet(patient, not patient.discreet)
+        if name == "read_aloud":
+            on = not patient.read_aloud
+            await self.repo.set_patient_preference(patient.id, "read_aloud", on)
+            return self._note(patient, "read_aloud_on" if on else "read_aloud_off")
         async with self.locks(patient.id):
             patient = await self.repo.get_patient(patient.id) or patient
             if name == "erase":

@@ -315,10 +315,14 @@ class ReminderService:
             patient.telegram_chat_id or 0, [OutMessage(self.catalog.t("reminder.snoozed", when=when))]
         )
 
-    def _ask_value(self, patient: Patient, r: Reminder, problem: str | None = None) -> Reply:
+    def _ask_value(
+        self, patient: Patient, r: Reminder, problem: str | None = None, *, note: str | None = None
+    ) -> Reply:
         t = self.catalog.t
         assert r.measurement is not None
         lines = [t(problem)] if problem else []
+        if note:
+            lines.append(note)
         lines.append(t(f"measure.ask.{r.measurement}"))
         skip = (Button(t("reminder.buttons.no_value"), data(r.id, "novalue")),)
         return Reply(patient.telegram_chat_id or 0, [OutMessage("\n".join(lines), (skip,))])
@@ -339,16 +343,16 @@ class ReminderService:
                     await self.repo.mark_processed(update_id, now)
             return reply
 
-    async def unreadable(self, patient: Patient, key: str) -> Reply | None:
-        """A sticker, photo or voice while a reminder waits for typed words: say so, ask again."""
+    async def reask(self, patient: Patient, note: str) -> Reply | None:
+        """A note (why that input did not work), then the reminder question that waits; None if none."""
         r = await self.reminders.awaiting(patient.id)
         if r is None:
             return None
         if r.awaiting == "value":
-            return self._ask_value(patient, r, key)
+            return self._ask_value(patient, r, note=note)
         no = (Button(self.catalog.t("reminder.buttons.no_thanks"), data(r.id, "nonote")),)
-        text = f"{self.catalog.t(key)}\n{self.catalog.t('reminder.tell_more')}"
-        return Reply(patient.telegram_chat_id or 0, [OutMessage(text, (no,))])
+        text = f"{note}\n{self.catalog.t('reminder.tell_more')}"
+        return Reply(patient.telegram_chat_id or 0, [OutMessage(text, (no,))], patient_id=patient.id)
 
     async def _text(self, patient: Patient, r: Reminder, text: str, now: datetime) -> Reply:
         if r.awaiting == "note":

@@ -15,7 +15,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.channels import DeliveryBlocked, DeliveryRetry
 from bot.flows.model import OutMessage
@@ -79,6 +79,9 @@ class TelegramChannel:
 
     async def _call(self, chat_id: int, message: OutMessage, origin: int | None) -> int:
         markup = keyboard(message)
+        if message.voice is not None:
+            note = BufferedInputFile(message.voice, filename="voorlezen.ogg")
+            return (await self.bot.send_voice(chat_id=chat_id, voice=note, reply_markup=markup)).message_id
         if message.edit and origin is not None:
             try:
                 await self.bot.edit_message_text(
@@ -91,6 +94,15 @@ class TelegramChannel:
                 log.info("edit failed (%s); sending anew", type(exc).__name__)
         sent = await self.bot.send_message(chat_id=chat_id, text=message.text, reply_markup=markup)
         return sent.message_id
+
+    async def replay(self, chat_id: int, file_id: str, markup: InlineKeyboardMarkup | None) -> None:
+        """Send a voice note again by its Telegram file id ("🔊 Nog een keer")."""
+        try:
+            await self.bot.send_voice(chat_id=chat_id, voice=file_id, reply_markup=markup)
+        except TelegramRetryAfter as exc:
+            raise DeliveryRetry(exc.retry_after) from exc
+        except TelegramForbiddenError as exc:
+            raise DeliveryBlocked() from exc
 
     async def clear_buttons(self, chat_id: int, message_id: int) -> None:
         """Remove the buttons of an answered question, so old taps become rare."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.enums import ChatType, ContentType
 from aiogram.filters import CommandObject, CommandStart, Filter
 from aiogram.types import CallbackQuery, Message
@@ -19,6 +19,8 @@ from bot.flows.model import Choice, Input, OutMessage, Text, Unsupported
 from bot.services import reminders
 from bot.services.clinicians import AGENDA_PREFIX
 from bot.services.patients import ERASE_NO, ERASE_YES
+from bot.services.readaloud import REPLAY
+from bot.services.voice_answers import CONFIRM_PREFIX
 from bot.storage.repo import Clinician, Patient
 from bot.telegram.channel import QUESTION_PREFIX, TelegramChannel
 
@@ -35,9 +37,10 @@ class Responder:
         self.channel = channel
 
     async def send(self, reply: Reply, *, origin_message_id: int | None = None) -> None:
-        if reply.messages:
+        messages = await self.app.read_aloud.attach(reply.patient_id, reply.messages)
+        if messages:
             await self.channel.deliver(
-                reply.chat_id, reply.messages, origin_message_id=origin_message_id, wait_on_limit=True
+                reply.chat_id, messages, origin_message_id=origin_message_id, wait_on_limit=True
             )
         if reply.patient_id is not None and reply.seq is not None:
             await self.app.patients.delivered(reply.patient_id, reply.seq)
@@ -120,6 +123,8 @@ def build_routers(responder: Responder) -> list[Router]:
         name = CLINICIAN_COMMANDS.get(command[0]) if command else None
         if name == "agenda":
             reply = await app.clinicians.upcoming(actor)
+        elif name == "listen" and command is not None:
+            reply = await app.clinicians.listen(actor, command[1])
         elif name in PLAN_COMMANDS and command is not None:
             reply = await app.clinicians.plan_command(actor, name, command[1])
         elif name == "help":
@@ -147,6 +152,17 @@ def build_routers(responder: Responder) -> list[Router]:
         await responder.send(app.clinicians.unknown(actor))
 
     # -- patients ---------------------------------------------------------------------------
+    @patients.message(F.voice)
+    async def patient_voice(message: Message, actor: Patient, update_id: int, bot: Bot) -> None:
+        voice = message.voice
+        assert voice is not None
+
+        async def fetch() -> bytes:
+            data = await bot.download(voice.file_id)
+            return data.read() if data is not None else b""
+
+        await responder.send(await app.voice_answers.receive(actor, voice.duration, fetch, update_id))
+
     @patients.message()
     async def patient_message(message: Message, actor: Patient, update_id: int) -> None:
         parsed = parse_message(message)
@@ -165,6 +181,21 @@ def build_routers(responder: Responder) -> list[Router]:
     async def patient_erase(callback: CallbackQuery, actor: Patient) -> None:
         reply = await app.patients.erase(actor, confirmed=callback.data == ERASE_YES)
         await responder.answer_tap(callback, reply)
+
+    @patients.callback_query(F.data.startswith(CONFIRM_PREFIX))
+    async def patient_transcript(callback: CallbackQuery, actor: Patient, update_id: int) -> None:
+        reply = await app.voice_answers.confirm(actor, callback.data or "", update_id)
+        await responder.answer_tap(callback, reply)
+
+    @patients.callback_query(F.data == REPLAY)
+    async def patient_replay(callback: CallbackQuery, actor: Patient) -> None:
+        await callback.answer()
+        voice = callback.message.voice if isinstance(callback.message, Message) else None
+        if voice is None or callback.message is None:
+            await responder.send(Reply(actor.telegram_chat_id or 0, [_note(app, "voice.replay_gone")]))
+            return
+        markup = callback.message.reply_markup if isinstance(callback.message, Message) else None
+        await responder.channel.replay(callback.message.chat.id, voice.file_id, markup)
 
     @patients.callback_query(F.data.startswith(reminders.PREFIX))
     async def patient_reminder_tap(callback: CallbackQuery, actor: Patient, update_id: int) -> None:

@@ -1,0 +1,123 @@
+"""Voice answers: wherever free text is accepted, a voice message is accepted too.
+
+The audio is kept for the POH (erased with /wis like every answer). Without a speech-to-text
+backend the answer becomes "spraakbericht (0:23)" and the conversation goes on. With one, the
+bot reads back what it understood and only a confirmed transcript is used as the answer, except
+when the transcript holds a red flag: then safety goes first and it is used at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from bot.channels import Reply
+from bot.clock import Clock
+from bot.content import Catalog
+from bot.flows.engine import DONE, FlowState
+from bot.flows.model import Button, OutMessage, Text, Unsupported
+from bot.services.patients import PatientService
+from bot.services.safety import SafetyService
+from bot.storage.repo import Patient, Repository
+from bot.voice.stt import SpeechToText
+from bot.voice.tts import is_voice_note
+
+log = logging.getLogger(__name__)
+
+CONFIRM_PREFIX = "vt:"
+
+
+def duration_text(seconds: int) -> str:
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class VoiceAnswers:
+    def __init__(
+        self,
+        repo: Repository,
+        patients: PatientService,
+        safety: SafetyService,
+        catalog: Catalog,
+        clock: Clock,
+        stt: SpeechToText | None,
+        max_seconds: int,
+    ) -> None:
+        self.repo = repo
+        self.patients = patients
+        self.safety = safety
+        self.catalog = catalog
+        self.clock = clock
+        self.stt = stt
+        self.max_seconds = max_seconds
+
+    async def _accepts_words(self, patient: Patient) -> bool:
+        """Does the conversation wait for free text now (a text question, a reminder note)?"""
+        waiting = await self.patients.reminders.awaiting(patient)
+        if waiting is not None:
+            return waiting.awaiting == "note"
+        conv = await self.repo.get_conversation(patient.id)
+        if conv is None or conv.paused:
+            return False
+        state = FlowState.from_dict(conv.state)
+        if state.hold or state.step == DONE or state.step not in self.patients.engine_of(conv).step_types:
+            return False
+        return self.patients.engine_of(conv).step_types[state.step] == "text"
+
+    async def receive(
+        self, patient: Patient, duration: int, fetch: Callable[[], Awaitable[bytes]], update_id: int | None
+    ) -> Reply:
+        if not await self._accepts_words(patient):
+            # A voice message where a button is expected: say so kindly, show the buttons again.
+            return await self.patients.handle(patient, Unsupported("voice"), update_id)
+        if duration > self.max_seconds:
+            limit = duration_text(self.max_seconds)
+            return await self.patients.reask(patient, self.catalog.t("voice.too_long", max=limit))
+        try:
+            audio = await fetch()
+        except Exception as exc:  # a download that fails is a broken message for the patient
+            log.warning("voice download failed: %s", type(exc).__name__)
+            audio = b""
+        if duration <= 0 or not is_voice_note(audio):
+            return await self.patients.reask(patient, self.catalog.t("voice.broken"))
+        consult = await self.repo.latest_consult(patient.id)
+        consult_id = consult.id if consult else None
+        now = self.clock.now()
+        if self.stt is None:
+            note = await self.repo.add_voice_note(patient.id, consult_id, duration, audio, now)
+            log.info("voice answer %s kept (%ss)", note, duration)
+            marker = self.catalog.t("voice.marker", duration=duration_text(duration), id=note)
+            return await self.patients.handle(patient, Text(marker), update_id)
+        transcript = (await self.stt.transcribe(audio)).strip()
+        if not transcript:
+            return await self.patients.reask(patient, self.catalog.t("voice.not_understood"))
+        if self.safety.detect(transcript):
+            # Safety first: a red flag is acted on now, without waiting for a confirmation.
+            await self.repo.add_voice_note(
+                patient.id, consult_id, duration, audio, now, transcript=transcript, status="confirmed"
+            )
+            return await self.patients.handle(patient, Text(transcript), update_id)
+        note = await self.repo.add_voice_note(
+            patient.id, consult_id, duration, audio, now, transcript=transcript, status="pending"
+        )
+        t = self.catalog.t
+        buttons = (
+            (Button(t("voice.confirm_yes"), f"{CONFIRM_PREFIX}{note}:yes"),),
+            (Button(t("voice.confirm_no"), f"{CONFIRM_PREFIX}{note}:no"),),
+        )
+        heard = OutMessage(t("voice.heard", text=transcript), buttons, private=True)
+        return Reply(patient.telegram_chat_id or 0, [heard], patient_id=patient.id)
+
+    async def confirm(self, patient: Patient, data: str, update_id: int | None) -> Reply:
+        """The patient's answer to "Ik heb verstaan: ... Klopt dit?"."""
+        try:
+            note_id, answer = data[len(CONFIRM_PREFIX) :].split(":", 1)
+            note = await self.repo.voice_note(int(note_id))
+        except ValueError:
+            note = None
+        if note is None or note["patient_id"] != patient.id or note["status"] != "pending":
+            return Reply(patient.telegram_chat_id or 0, [], toast=self.catalog.t("toast.old"))
+        if answer == "yes":
+            await self.repo.set_voice_note_status(note["id"], "confirmed")
+            return await self.patients.handle(patient, Text(note["transcript"]), update_id)
+        await self.repo.set_voice_note_status(note["id"], "rejected")
+        return await self.patients.reask(patient, self.catalog.t("voice.again"))

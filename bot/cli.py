@@ -290,6 +290,12 @@ async def cmd_nlp_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.passed() else 1
 
 
+async def cmd_lint_content(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.lint import main as lint_main
+
+    return lint_main(settings.content_dir)
+
+
 async def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from bot.bench import run_bench
 
@@ -395,6 +401,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", type=Path, default=Path("tests/data/nlp_eval.yaml"), help="labelled YAML set")
     p.add_argument("--quiet", action="store_true", help="leave out the list of misses")
     p.set_defaults(action=cmd_nlp_evaluate)
+
+    p = sub.add_parser(
+        "lint-content", help="check every patient-facing Dutch text against the B1 rules; exit 1 on problems"
+    )
+    p.set_defaults(action=cmd_lint_content)
 
     p = sub.add_parser("bench", help="benchmarks that print figures")
     p.add_argument(

@@ -11,6 +11,8 @@ import pytest
 
 from bot.content import Catalog, ContentError
 from bot.flows.engine import expand_steps
+from bot.lint import lint
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 PATIENT_FREE = (
@@ -99,20 +101,49 @@ def test_missing_key_is_an_error(catalog: Catalog) -> None:
         catalog.t("does.not.exist")
 
 
-def test_patient_texts_follow_basic_b1_rules(catalog: Catalog) -> None:
-    problems = []
-    lengths = []
-    for key, text in patient_texts(catalog):
-        for words in sentences(text):
-            lengths.append(len(words))
-            if len(words) > 15:
-                problems.append(f"{key}: sentence of {len(words)} words: {' '.join(words)}")
-        if text.count("?") > 1:
-            problems.append(f"{key}: more than one question")
-        if re.search(r"\b(worden|wordt|werd|werden)\b", text, re.IGNORECASE):
-            problems.append(f"{key}: passive voice")
-    assert not problems, "\n".join(problems)
-    assert sum(lengths) / len(lengths) <= 10
+def test_all_content_passes_the_b1_lint(catalog: Catalog) -> None:
+    report = lint(catalog)
+    assert not report.problems, "\n".join(report.problems)
+    assert report.strings > 200 and report.average <= 10
+
+
+def test_the_lint_reports_each_problem_with_file_and_key(catalog: Catalog, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "nl"
+    shutil.copytree(catalog.content_dir, copy)
+    messages = copy / "messages.yaml"
+    text = messages.read_text(encoding="utf-8")
+    text = text.replace(
+        "pause: |-",
+        'lint_long: "Dit is een hele lange zin met heel veel woorden die niemand in een keer '
+        'goed kan lezen of onthouden."\n'
+        'lint_passive: "Uw antwoord wordt bewaard."\n'
+        'lint_abbreviation: "Neem bijv. uw medicijnen mee."\n'
+        'lint_rare: "Uw anamnese is compleet."\n'
+        'lint_questions: "Gaat het? Lukt het?"\n'
+        "pause: |-",
+    )
+    messages.write_text(text, encoding="utf-8")
+    problems = lint(Catalog(copy)).problems
+    for key, kind in (
+        ("lint_long", "sentence of 20 words"),
+        ("lint_passive", "passive voice"),
+        ("lint_abbreviation", "abbreviation"),
+        ("lint_rare", "rare word: anamnese"),
+        ("lint_questions", "more than one question"),
+    ):
+        assert any(p.startswith(f"messages.yaml: {key}: {kind}") for p in problems), (key, problems)
+    assert len(problems) == 5
+    allow = copy / "lexicon" / "b1_allowlist.yaml"
+    allow.write_text(allow.read_text(encoding="utf-8") + '  anamnese: ""\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="without a reason"):
+        lint(Catalog(copy))
+
+
+async def test_lint_content_command(tmp_path: Path) -> None:
+    code, out, _ = await run_cli("lint-content", cwd=tmp_path)
+    assert code == 0 and "0 problems" in out and "allow-listed" in out
 
 
 def test_consent_version_changes_with_the_text(catalog: Catalog, tmp_path: Path) -> None:

@@ -160,7 +160,11 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], str]] = [
         "kan ik niet lezen",
     ),
     ("location", {"location": {"latitude": 52.09, "longitude": 5.12}}, "kan ik niet lezen"),
-    ("voice", {"voice": {"file_id": "v", "file_unique_id": "v", "duration": 4}}, "Hier past geen spraakbericht"),
+    (
+        "voice",
+        {"voice": {"file_id": "v", "file_unique_id": "v", "duration": 4}},
+        "Hier past geen spraakbericht",
+    ),
     ("unknown command", {"text": "/foo"}, "/help"),
 ]
 

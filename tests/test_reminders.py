@@ -297,7 +297,7 @@ async def test_measurement_with_range_checks_and_signals(
                 await harness.say(PATIENT, bad)
                 assert expected in core.last_to(PATIENT).text and "135/85" in core.last_to(PATIENT).text
         await harness.say(PATIENT, value)
-        assert f"{value} genoteerd" in core.to_chat(PATIENT)[-1].text
+        assert f"{value} bewaard" in core.to_chat(PATIENT)[-1].text
     signals = texts(core, POH, poh_before)
     assert len(signals) == 1 and "steeg" in signals[0] and "130 → 135 → 141 → 150" in signals[0]
     assert "Bloeddruk meten" not in signals[0]  # no patient words to the POH

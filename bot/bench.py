@@ -312,7 +312,53 @@ async def bench_schedules(settings: Settings, active: int, due: int = 500) -> st
     return "\n".join(lines)
 
 
+async def bench_voice(settings: Settings) -> str:
+    """The cost of reading aloud: synthesis per message (espeak-ng + opusenc) and a cache hit."""
+    import tempfile
+
+    from bot.app import voice_cache
+    from bot.flows.engine import FlowContext, FlowEngine
+    from bot.services.readaloud import ReadAloud
+
+    folder = Path(tempfile.mkdtemp(prefix="voorgesprek-voice-"))
+    cache = voice_cache(settings.model_copy(update={"voice_cache_dir": folder}))
+    if cache is None:
+        return "read aloud is off (TTS_BACKEND=off, or espeak-ng / opusenc not installed)"
+    catalog = Catalog(settings.content_dir)
+    engine = FlowEngine(catalog)
+    reader = ReadAloud(None, catalog, cache)  # type: ignore[arg-type]
+    ctx = FlowContext("Huisartsenpraktijk De Linde", "dinsdag 1 december om 14:30", False, False)
+    texts = []
+    for step in engine.steps:
+        if step.type in ("end",):
+            continue
+        state = engine.start(ctx).state
+        state.step = step.key
+        texts += [reader.spoken(m) for m in engine.ask(state, ctx)]
+    cold, warm, sizes = [], [], []
+    for text in texts:
+        start = time.perf_counter()
+        audio = await cache.audio(text)
+        cold.append(time.perf_counter() - start)
+        sizes.append(len(audio))
+        start = time.perf_counter()
+        await cache.audio(text)
+        warm.append(time.perf_counter() - start)
+    return "\n".join(
+        [
+            f"read aloud with {cache.backend.name}: {len(texts)} intake messages (question + buttons)",
+            f"synthesis (not cached): median {statistics.median(cold) * 1000:.0f} ms, "
+            f"max {max(cold) * 1000:.0f} ms per message; "
+            f"audio median {statistics.median(sizes) / 1024:.1f} KiB",
+            f"from the cache: median {statistics.median(warm) * 1000:.2f} ms per message "
+            f"({statistics.median(cold) / statistics.median(warm):.0f}x faster)",
+        ]
+    )
+
+
 def run_bench(name: str, settings: Settings, repeat: int, patients: int = 2000) -> str:
+    if name == "voice":
+        return asyncio.run(bench_voice(settings))
     if name == "schedules":
         return asyncio.run(bench_schedules(settings, patients if patients != 2000 else 100_000))
     if name == "due":

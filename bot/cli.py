@@ -410,11 +410,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmarks that print figures")
     p.add_argument(
         "name",
-        choices=["nlp", "lemmas", "reminders", "due", "schedules"],
+        choices=["nlp", "lemmas", "reminders", "due", "schedules", "voice"],
         help="nlp: analysis + agenda vs bare tokenisation; lemmas: inflection coverage; "
         "reminders: a burst of due messages through the rate-limited sender over HTTP; "
         "due: finding due actions with 3,000 vs 300,000 stored; "
-        "schedules: scheduler memory with 100,000 active schedules vs 1,000",
+        "schedules: scheduler memory with 100,000 active schedules vs 1,000; "
+        "voice: the cost of reading a message aloud, synthesised and cached",
     )
     p.add_argument("--repeat", type=int, default=30, help="nlp: runs to take the median of")
     p.add_argument(

@@ -1,0 +1,83 @@
+"""End to end: a patient in simple mode who wants everything read aloud completes the intake with
+the real ``python -m bot run`` over HTTP; every question also arrives as a valid OGG/Opus voice
+note (sendVoice, multipart upload), and "🔊 Nog een keer" replays one."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from bot.testing.fake_telegram import FakeBotAPIServer, FakeTelegram
+from tests.test_e2e import BotProcess, bot_env, cli
+from tests.test_voice import opus_head
+
+PATIENT = 734_555
+
+
+async def test_simple_mode_with_read_aloud_over_http(
+    tmp_path: Path, fake: tuple[FakeTelegram, FakeBotAPIServer]
+) -> None:
+    core, server = fake
+    env = {**bot_env(tmp_path, core, server), "VOICE_CACHE_DIR": str(tmp_path / "voice")}
+    await cli(env, tmp_path, "practice", "add", "Huisartsenpraktijk De Linde")
+    link = await cli(
+        env,
+        tmp_path,
+        "invite",
+        "patient",
+        "--practice",
+        "1",
+        "--consult",
+        "2026-12-01 14:30",
+        "--simple",
+        "yes",
+    )
+    token = re.search(r"start=([A-Za-z0-9_-]{32})", link)
+    assert token
+    bot = BotProcess(env, tmp_path, tmp_path / "bot.log")
+    await bot.start()
+    try:
+
+        async def answer(action: Any) -> None:
+            texts, voices = len(core.to_chat(PATIENT)), len(core.voices_to(PATIENT))
+            action()
+            await core.wait_for(
+                lambda: len(core.to_chat(PATIENT)) > texts and len(core.voices_to(PATIENT)) > voices,
+                timeout=30,
+            )
+
+        def tap(label: str) -> Any:
+            return lambda: core.user_taps(PATIENT, core.last_question(PATIENT), label)
+
+        await answer(lambda: core.user_sends(PATIENT, f"/start {token[1]}"))
+        assert "voorlees" in core.last_to(PATIENT).text  # asked, and spoken, before the choice
+        await answer(tap("Ja, lees voor"))
+        assert "Doet u mee?" in core.last_to(PATIENT).text  # simple mode was chosen on the invite
+        await answer(tap("Ja, ik doe mee"))
+        await answer(tap("Overslaan"))
+        for _ in range(6):
+            faces = [label for label, _ in core.last_question(PATIENT).buttons]
+            assert faces[:5] == ["😞 Heel slecht", "🙁 Slecht", "😐 Gaat wel", "🙂 Goed", "😀 Heel goed"]
+            await answer(tap("Goed"))
+            await answer(tap("Nee"))
+        await answer(tap("Overslaan"))  # what to discuss; nothing to prioritise then
+        assert "U bent klaar" in core.last_to(PATIENT).text
+
+        voices = core.voices_to(PATIENT)
+        assert len(voices) >= 17
+        for note in voices:
+            head = opus_head(note.voice or b"")
+            assert head["version"] == 1 and head["channels"] == 1
+        replay = voices[-1]
+        count = len(voices)
+        core.user_taps(PATIENT, replay, "Nog een keer")
+        await core.wait_for(lambda: len(core.voices_to(PATIENT)) == count + 1, timeout=15)
+        assert core.voices_to(PATIENT)[-1].voice == replay.voice
+        uploads = [c for c in core.calls if c[0] == "sendvoice" and isinstance(c[1].get("voice"), bytes)]
+        assert len(uploads) >= 17
+    finally:
+        bot.kill()
+        await bot.wait()
+    log = (tmp_path / "bot.log").read_text(encoding="utf-8")
+    assert "Traceback" not in log

@@ -82,6 +82,8 @@ class Settings(BaseSettings):
         "telegram_api_url",
         "signal_rules_file",
         "simulated_clock_start",
+        "piper_model",
+        "stt_model_dir",
         mode="before",
     )
     @classmethod

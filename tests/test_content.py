@@ -163,3 +163,18 @@ def test_dutch_dates(catalog: Catalog) -> None:
 
     assert catalog.format_when(datetime(2026, 12, 1, 14, 30)) == "dinsdag 1 december om 14:30"
     assert catalog.format_when(datetime(2027, 3, 7, 9, 5), "short") == "7 maart, 09:05"
+
+
+def test_env_example_and_readme_name_every_setting() -> None:
+    from bot.config import Settings
+
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    loaded = Settings(_env_file=str(ROOT / ".env.example"))  # every line parses
+    assert loaded.piper_model is None and loaded.stt_model_dir is None and loaded.signal_rules_file is None
+    for name in Settings.model_fields:
+        variable = name.upper()
+        assert variable in example, f"{variable} missing from .env.example"
+        assert variable in readme or variable.replace("SIMULATED_CLOCK", "") in readme, (
+            f"{variable} not in README"
+        )

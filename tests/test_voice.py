@@ -208,3 +208,29 @@ async def test_reminders_are_read_aloud_and_a_note_can_be_spoken(
     await harness.pump()
     row = await app.db.fetchone("SELECT note FROM reminders")
     assert row is not None and row["note"].startswith("🎤 spraakbericht (0:07)")
+
+
+async def test_a_spoken_plan_plays_the_patients_own_words_in_the_reminder(
+    harness: Harness, core: FakeTelegram, clock: FrozenClock, app: App, spoken: bytes
+) -> None:
+    from tests.test_dispatcher import complete_intake
+
+    await start(harness, clock, simple=False, read_aloud=False)
+    await complete_intake(harness)
+    await harness.say(PATIENT, "/plan")
+    core.user_sends_voice(PATIENT, spoken, duration=4)  # the goal, spoken
+    await harness.pump()
+    core.user_sends_voice(PATIENT, spoken, duration=6)  # the action, spoken
+    await harness.pump()
+    await harness.tap(PATIENT, "Elke dag")
+    await harness.tap(PATIENT, "15:00")
+    await harness.tap(PATIENT, "Twee weken")
+    await harness.tap(PATIENT, "Nee, niets meten")
+    core.user_sends_voice(PATIENT, spoken, duration=5)  # teach-back, spoken
+    await harness.pump()
+    assert "spraakbericht (0:06)" in core.last_to(PATIENT).text  # the summary names the spoken action
+    await harness.tap(PATIENT, "Ja, dit klopt")
+    clock.set(datetime(2026, 11, 23, 15, 0, tzinfo=app.settings.zone))
+    await app.tick()
+    assert "Tijd voor uw actie" in core.last_to(PATIENT).text
+    assert core.voices_to(PATIENT)[-1].voice == spoken  # their own recording plays with it

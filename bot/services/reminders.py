@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,6 +25,7 @@ from bot.services.agenda import REVIEW_ANSWERS
 from bot.services.locks import KeyedLocks
 from bot.services.measurements import KINDS, MeasurementError, Signal, SignalRules, parse, show
 from bot.services.plans import REVIEW_EVERY, PlanError, PlanService
+from bot.services.readaloud import REPLAY
 from bot.storage.reminders import Reminder, ReminderRepository
 from bot.storage.repo import OutboxItem, Patient, Repository
 from scheduler.schedules import QuietHours, Schedule, next_due, respect_quiet, to_utc
@@ -31,6 +33,7 @@ from scheduler.schedules import QuietHours, Schedule, next_due, respect_quiet, t
 log = logging.getLogger(__name__)
 
 PREFIX = "r:"
+OWN_VOICE = re.compile(r"/luister (\d+)")  # an action the patient spoke (see voice.marker)
 BARRIERS = ("time", "forgot", "complaints", "motivation", "too_hard", "other")
 LATER = ("1h", "evening", "tomorrow")
 EVENING = time(19, 30)
@@ -178,7 +181,15 @@ class ReminderService:
             await self._after_outcome(patient, reminder.id, self.clock.now())
             log.info("reminder %s missed: too late to send", reminder.id)
             return None
-        return [self.message(reminder, discreet=patient.discreet)]
+        messages = [self.message(reminder, discreet=patient.discreet)]
+        own_voice = OWN_VOICE.search(reminder.what)
+        if own_voice and not patient.discreet:
+            # The action was spoken, not typed: play the patient's own words with the reminder.
+            note = await self.repo.voice_note(int(own_voice[1]))
+            if note is not None and note["patient_id"] == patient.id:
+                replay = ((Button(self.catalog.t("voice.replay"), REPLAY),),)
+                messages.append(OutMessage("", replay, voice=bytes(note["audio"])))
+        return messages
 
     def message(self, r: Reminder, *, discreet: bool) -> OutMessage:
         t = self.catalog.t
@@ -190,7 +201,7 @@ class ReminderService:
             buttons = tuple(
                 Button(t(f"reminder.review_answers.{a}"), data(r.id, f"w:{a}")) for a in REVIEW_ANSWERS
             )
-            return OutMessage(t("reminder.review", goal=r.goal_text), (buttons,))
+            return OutMessage(t("reminder.review", goal=r.goal_text), (buttons,), private=True)
         text = t("reminder.action", what=r.what)
         if r.measurement:
             text += "\n" + t("reminder.measure_hint", measurement=t(f"measure.names.{r.measurement}"))
@@ -201,6 +212,7 @@ class ReminderService:
                 (Button(t("reminder.buttons.not_done"), data(r.id, "fail")),),
                 (Button(t("reminder.buttons.later"), data(r.id, "later")),),
             ),
+            private=True,
         )
 
     # -- answers --------------------------------------------------------------------------
@@ -219,10 +231,10 @@ class ReminderService:
         now = self.clock.now()
         t = self.catalog.t
         if op == "show":
-            return Reply(patient.telegram_chat_id or 0, [self._edit(self.message(r, discreet=False))])
+            return self._to(patient, [self._edit(self.message(r, discreet=False))])
         answered = not r.open and op in ("done", "fail", "later", *(f"w:{a}" for a in REVIEW_ANSWERS))
         if answered:
-            return Reply(patient.telegram_chat_id or 0, [], toast=t("toast.already"))
+            return self._to(patient, [], toast=t("toast.already"))
         await self.reminders.clear_awaiting(patient.id)
         if op == "done":
             if r.measurement:
@@ -243,13 +255,13 @@ class ReminderService:
                 return self._reply(patient, "reminder.thanks_next_time")
             await self.reminders.answer(r.id, now, barrier=op[2:], awaiting="note")
             no = (Button(t("reminder.buttons.no_thanks"), data(r.id, "nonote")),)
-            return Reply(patient.telegram_chat_id or 0, [OutMessage(t("reminder.tell_more"), (no,))])
+            return self._to(patient, [OutMessage(t("reminder.tell_more"), (no,))])
         if op in ("nonote", "novalue"):
             if op == "novalue" and r.open:
                 await self.reminders.answer(r.id, now, status="done")
             return self._reply(patient, "reminder.thanks_next_time")
         if op == "later":
-            return Reply(patient.telegram_chat_id or 0, [self._later_question(patient, r)])
+            return self._to(patient, [self._later_question(patient, r)])
         if op.startswith("l:") and op[2:] in LATER:
             return await self._snooze(patient, r, op[2:], now)
         if op.startswith("w:") and op[2:] in REVIEW_ANSWERS:
@@ -258,13 +270,13 @@ class ReminderService:
                 (Button(t("reminder.buttons.keep"), data(r.id, "keep")),),
                 (Button(t("reminder.buttons.other_time"), data(r.id, "retime")),),
             )
-            return Reply(patient.telegram_chat_id or 0, [OutMessage(t("reminder.adjust"), buttons)])
+            return self._to(patient, [OutMessage(t("reminder.adjust"), buttons)])
         if op == "keep":
             return self._reply(patient, "reminder.keep")
         if op == "retime":
             times = [Button(v, data(r.id, f"t:{v}")) for v in RETIME]
             rows = tuple(tuple(times[i : i + 3]) for i in range(0, len(times), 3))
-            return Reply(patient.telegram_chat_id or 0, [OutMessage(t("reminder.pick_time"), rows)])
+            return self._to(patient, [OutMessage(t("reminder.pick_time"), rows)])
         if op.startswith("t:") and op[2:] in RETIME:
             return await self._retime(patient, r, op[2:])
         return self._reply(patient, "reminder.gone", toast=t("toast.old"))
@@ -282,7 +294,7 @@ class ReminderService:
                 except PlanError:
                     continue
         key = "reminder.retimed" if changed else "reminder.nothing_to_change"
-        return Reply(patient.telegram_chat_id or 0, [OutMessage(self.catalog.t(key, time=at))])
+        return self._to(patient, [OutMessage(self.catalog.t(key, time=at), private=True)])
 
     def _later_question(self, patient: Patient, r: Reminder) -> OutMessage:
         t = self.catalog.t
@@ -311,9 +323,7 @@ class ReminderService:
             patient_id=patient.id,
         )
         when = self.catalog.format_when(moment.astimezone(self.zone), "short")
-        return Reply(
-            patient.telegram_chat_id or 0, [OutMessage(self.catalog.t("reminder.snoozed", when=when))]
-        )
+        return self._to(patient, [OutMessage(self.catalog.t("reminder.snoozed", when=when), private=True)])
 
     def _ask_value(
         self, patient: Patient, r: Reminder, problem: str | None = None, *, note: str | None = None
@@ -325,7 +335,7 @@ class ReminderService:
             lines.append(note)
         lines.append(t(f"measure.ask.{r.measurement}"))
         skip = (Button(t("reminder.buttons.no_value"), data(r.id, "novalue")),)
-        return Reply(patient.telegram_chat_id or 0, [OutMessage("\n".join(lines), (skip,))])
+        return self._to(patient, [OutMessage("\n".join(lines), (skip,))])
 
     async def awaiting(self, patient: Patient) -> Reminder | None:
         return await self.reminders.awaiting(patient.id)
@@ -352,7 +362,7 @@ class ReminderService:
             return self._ask_value(patient, r, note=note)
         no = (Button(self.catalog.t("reminder.buttons.no_thanks"), data(r.id, "nonote")),)
         text = f"{note}\n{self.catalog.t('reminder.tell_more')}"
-        return Reply(patient.telegram_chat_id or 0, [OutMessage(text, (no,))], patient_id=patient.id)
+        return self._to(patient, [OutMessage(text, (no,))], patient_id=patient.id)
 
     async def _text(self, patient: Patient, r: Reminder, text: str, now: datetime) -> Reply:
         if r.awaiting == "note":
@@ -370,7 +380,7 @@ class ReminderService:
         history = [x.value for x in reversed(await self.reminders.recent(r.action_id or 0, 12)) if x.value]
         signals = self.rules.check(r.measurement, history)
         await self._signal(patient, signals, now)
-        reply = OutMessage(self.catalog.t("measure.noted", value=show(r.measurement, values)))
+        reply = OutMessage(self.catalog.t("measure.noted", value=show(r.measurement, values)), private=True)
         return self._with_signals(patient, signals, reply)
 
     # -- signals for the POH --------------------------------------------------------------
@@ -404,7 +414,7 @@ class ReminderService:
 
     def _with_signals(self, patient: Patient, signals: list[Signal], message: OutMessage) -> Reply:
         notes = [OutMessage(self.catalog.t("measure.told_practice")) for s in signals if s.tell_patient][:1]
-        return Reply(patient.telegram_chat_id or 0, [message, *notes])
+        return self._to(patient, [message, *notes])
 
     async def render_signal(self, item: OutboxItem) -> list[OutMessage] | None:
         """Outbox renderer for ``signal`` rows (to the POH): no patient words, only what happened."""
@@ -447,8 +457,12 @@ class ReminderService:
         return [OutMessage(self.catalog.t("clinician.blocked", consult=consult.id if consult else "?"))]
 
     # -- helpers --------------------------------------------------------------------------
+    @staticmethod
+    def _to(patient: Patient, messages: list[OutMessage], *, toast: str | None = None) -> Reply:
+        return Reply(patient.telegram_chat_id or 0, messages, toast=toast, patient_id=patient.id)
+
     def _reply(self, patient: Patient, key: str, *, toast: str | None = None, **params: Any) -> Reply:
-        return Reply(patient.telegram_chat_id or 0, [OutMessage(self.catalog.t(key, **params))], toast=toast)
+        return self._to(patient, [OutMessage(self.catalog.t(key, **params))], toast=toast)
 
     @staticmethod
     def _edit(message: OutMessage) -> OutMessage:

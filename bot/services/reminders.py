@@ -362,7 +362,7 @@ class ReminderService:
             return self._ask_value(patient, r, note=note)
         no = (Button(self.catalog.t("reminder.buttons.no_thanks"), data(r.id, "nonote")),)
         text = f"{note}\n{self.catalog.t('reminder.tell_more')}"
-        return self._to(patient, [OutMessage(text, (no,))], patient_id=patient.id)
+        return self._to(patient, [OutMessage(text, (no,))])
 
     async def _text(self, patient: Patient, r: Reminder, text: str, now: datetime) -> Reply:
         if r.awaiting == "note":

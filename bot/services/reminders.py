@@ -131,14 +131,7 @@ class ReminderService:
                 log.info("reminder %s missed (the bot was not running)", rid)
                 await self._after_outcome(patient, rid, now)
                 return 0
-            await self.repo.enqueue(
-                "reminder",
-                patient.telegram_chat_id or 0,
-                {"reminder_id": rid},
-                due.next_due_at,
-                now,
-                patient_id=patient.id,
-            )
+            await self._queue(patient, rid, due.next_due_at, now)
             return 1
 
     async def _materialise_review(
@@ -157,15 +150,15 @@ class ReminderService:
             rid = await self.reminders.add(patient.id, goal_id, None, "review", moment, "pending", now)
             if rid is None:
                 return 0
-            await self.repo.enqueue(
-                "reminder",
-                patient.telegram_chat_id or 0,
-                {"reminder_id": rid},
-                moment,
-                now,
-                patient_id=patient.id,
-            )
+            await self._queue(patient, rid, moment, now)
             return 1
+
+    async def _queue(self, patient: Patient, reminder_id: int, due: datetime, now: datetime) -> None:
+        """The reminder goes out through the outbox at ``due`` (rendered then, so never stale)."""
+        payload = {"reminder_id": reminder_id}
+        await self.repo.enqueue(
+            "reminder", patient.telegram_chat_id or 0, payload, due, now, patient_id=patient.id
+        )
 
     # -- rendering ------------------------------------------------------------------------
     async def render(self, item: OutboxItem) -> list[OutMessage] | None:
@@ -314,14 +307,7 @@ class ReminderService:
             moment = to_utc(local.date() + timedelta(days=1), at, self.zone)
         moment = respect_quiet(max(moment, now), self.zone, self.quiet_for(patient))
         await self.reminders.answer(r.id, now, status="later", later=True)
-        await self.repo.enqueue(
-            "reminder",
-            patient.telegram_chat_id or 0,
-            {"reminder_id": r.id},
-            moment,
-            now,
-            patient_id=patient.id,
-        )
+        await self._queue(patient, r.id, moment, now)
         when = self.catalog.format_when(moment.astimezone(self.zone), "short")
         return self._to(patient, [OutMessage(self.catalog.t("reminder.snoozed", when=when), private=True)])
 

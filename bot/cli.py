@@ -69,8 +69,68 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             "error: BOT_TOKEN is not set. Put it in .env (see .env.example and the README).", file=sys.stderr
         )
         return 2
-    await run_polling(await build_app(settings))
+    app = await build_app(settings)
+    runner = None
+    if args.with_web:
+        from bot.web.server import serve
+
+        runner = await serve(app, settings.web_host, settings.web_port)
+    try:
+        await run_polling(app)
+    finally:
+        if runner is not None:
+            await runner.cleanup()
     return 0
+
+
+async def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio as _asyncio
+
+    from bot.web.server import serve
+
+    app = await build_app(settings)
+    runner = await serve(app, args.host or settings.web_host, args.port or settings.web_port)
+    print(
+        f"web app on http://{args.host or settings.web_host}:{args.port or settings.web_port} (Ctrl-C stops)"
+    )
+    try:
+        await _asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+        await app.close()
+    return 0
+
+
+async def cmd_clinician_add(args: argparse.Namespace, settings: Settings) -> int:
+    import secrets as _secrets
+
+    from bot.storage.web import WebRepository
+    from bot.web.auth import AuthError, WebAuth
+
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else _secrets.token_urlsafe(12)
+
+    async def work(app: App) -> int:
+        if await app.repo.get_practice(args.practice) is None:
+            print(f"error: no practice with id {args.practice}", file=sys.stderr)
+            return 1
+        try:
+            account = await WebAuth(WebRepository(app.db), app.clock).create_account(
+                args.practice,
+                args.username,
+                args.name,
+                password,
+                role="admin" if args.admin else "poh",
+                clinician_id=args.telegram_clinician,
+            )
+        except AuthError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"web account {account} ({args.username}); log in, then link an authenticator app")
+        if not args.password_stdin:
+            print(f"first password (shown once): {password}")
+        return 0
+
+    return await _with_app(settings, work)
 
 
 async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -313,7 +373,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help="start the Telegram bot (long polling; needs BOT_TOKEN)")
+    p.add_argument(
+        "--with-web", action="store_true", help="also serve the clinician web app (WEB_HOST:WEB_PORT)"
+    )
     p.set_defaults(action=cmd_run)
+
+    p = sub.add_parser("web", help="serve the clinician web app (default 127.0.0.1:8080)")
+    p.add_argument("--host", help="default WEB_HOST")
+    p.add_argument("--port", type=int, help="default WEB_PORT")
+    p.set_defaults(action=cmd_web)
+
+    clinician = sub.add_parser("clinician", help="clinician accounts for the web app")
+    csub = clinician.add_subparsers(dest="clinician_command", required=True, metavar="ACTION")
+    p = csub.add_parser("add", help="create a web account (password + authenticator app)")
+    p.add_argument("--practice", type=int, required=True)
+    p.add_argument("--username", required=True)
+    p.add_argument("--name", required=True, help='shown in the audit log, e.g. "Anna de Wit (POH)"')
+    p.add_argument("--admin", action="store_true", help="may see the audit log")
+    p.add_argument("--telegram-clinician", type=int, help="the same person's clinician id in Telegram")
+    p.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin (12+ characters)"
+    )
+    p.set_defaults(action=cmd_clinician_add)
 
     p = sub.add_parser("demo", help="run the patient intake in this terminal (no token needed)")
     p.add_argument("--answers", type=Path, help="YAML file with answers; runs without typing")

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     voice_cache_dir: Path = Field(default=Path("./data/voice-cache"))
     stt_model_dir: Path | None = Field(default=None, description="faster-whisper model folder; empty: off.")
     max_voice_seconds: int = Field(default=180, ge=5, le=1200)
+    web_host: str = Field(default="127.0.0.1", description="Where `python -m bot web` listens.")
+    web_port: int = Field(default=8080, ge=1, le=65535)
+    web_base_url: str | None = Field(
+        default=None, description="Public https URL of the web app; set it to get Secure cookies and links."
+    )
     content_dir: Path = Field(default=DEFAULT_CONTENT_DIR)
     log_level: str = Field(default="INFO")
 
@@ -83,6 +88,7 @@ class Settings(BaseSettings):
         "signal_rules_file",
         "simulated_clock_start",
         "piper_model",
+        "web_base_url",
         "stt_model_dir",
         mode="before",
     )

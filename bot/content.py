@@ -67,6 +67,14 @@ class Catalog:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        # The clinician web app: HTML, so every value is escaped.
+        self.web_templates = Environment(
+            loader=FileSystemLoader(str(content_dir / "templates" / "web")),
+            undefined=StrictUndefined,
+            autoescape=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
         self._string_env = Environment(undefined=StrictUndefined, autoescape=False)
         self._compiled: dict[str, Template] = {}
 
@@ -102,6 +110,9 @@ class Catalog:
         if not isinstance(value, str):
             raise ContentError(f"message {key!r} is not a string")
         return self.render_string(value, **params)
+
+    def render_page(self, name: str, **params: Any) -> str:
+        return self.web_templates.get_template(name).render(t=self.t, **params)
 
     def render_template(self, name: str, **params: Any) -> str:
         return self.templates.get_template(name).render(**params).strip() + "\n"

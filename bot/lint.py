@@ -40,6 +40,7 @@ NOT_PATIENT = (
     "agenda.",
     "safety.flags",
     "safety.route_names",
+    "web.",
 )
 
 _JINJA_EXPR = re.compile(r"\{\{.*?\}\}")

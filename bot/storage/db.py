@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -122,6 +123,14 @@ class Database:
 
 
 def _split_sql(sql: str) -> list[str]:
-    """Statements of a migration file. Comments are dropped; string literals hold no ``--``."""
+    """Statements of a migration file (triggers with BEGIN ... END stay whole). Comments are
+    dropped; string literals hold no ``--``."""
     lines = [line.split("--", 1)[0] for line in sql.splitlines()]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    statements, current = [], ""
+    for piece in "\n".join(lines).split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n;"):
+                statements.append(current.strip().rstrip(";").strip())
+            current = ""
+    return statements

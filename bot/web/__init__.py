@@ -1,0 +1,1 @@
+"""The clinician web app (aiohttp, server-rendered, works without JavaScript)."""

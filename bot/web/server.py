@@ -35,7 +35,8 @@ COOKIE = "vg_session"
 PRE_COOKIE = "vg_pre"  # double-submit CSRF token for the log-in form (no session yet)
 PUBLIC = ("/login", "/static/")
 STATIC = Path(__file__).with_name("static")
-SESSION_KEY = web.AppKey("session", object)
+SESSION = web.RequestKey("session", Session)
+PRE_CSRF = web.RequestKey("pre_csrf", str)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 HEADERS = {
@@ -58,9 +59,9 @@ class WebApp:
 
     # -- plumbing --------------------------------------------------------------------------
     def page(self, request: web.Request, name: str, status: int = 200, **params: Any) -> web.Response:
-        session: Session | None = request.get("session")
+        session: Session | None = request.get(SESSION)
         html = self.catalog.render_page(
-            name, session=session, csrf=session.csrf if session else request.get("pre_csrf", ""), **params
+            name, session=session, csrf=session.csrf if session else request.get(PRE_CSRF, ""), **params
         )
         return web.Response(text=html, content_type="text/html", status=status)
 
@@ -73,7 +74,7 @@ class WebApp:
     async def audit(
         self, request: web.Request, event: str, consult: Consult | None = None, detail: str | None = None
     ) -> None:
-        session: Session = request["session"]
+        session: Session = request[SESSION]
         account = session.account
         on_behalf = None
         if consult is not None and consult.clinician_id and consult.clinician_id != account.clinician_id:
@@ -99,7 +100,9 @@ class WebApp:
             key = "web.errors.not_found" if exc.status == 404 else "web.errors.erased"
             response = self.error(request, exc.status, key)
         except web.HTTPException as exc:
-            response = exc
+            for key, value in HEADERS.items():
+                exc.headers.setdefault(key, value)
+            raise
         for key, value in HEADERS.items():
             response.headers.setdefault(key, value)
         return response
@@ -108,7 +111,7 @@ class WebApp:
     async def sessions(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         session = await self.auth.session(request.cookies.get(COOKIE))
         if session is not None:
-            request["session"] = session
+            request[SESSION] = session
         public = request.path.startswith(PUBLIC)
         if request.method == "POST":
             form = await request.post()
@@ -128,7 +131,7 @@ class WebApp:
     # -- log-in ----------------------------------------------------------------------------
     async def login_form(self, request: web.Request) -> web.Response:
         pre = secrets.token_urlsafe(24)
-        request["pre_csrf"] = pre
+        request[PRE_CSRF] = pre
         response = self.page(request, "login.html.j2", problem=None)
         self.set_cookie(response, PRE_COOKIE, pre)
         return response
@@ -140,19 +143,19 @@ class WebApp:
         )
         if account is None:
             pre = secrets.token_urlsafe(24)
-            request["pre_csrf"] = pre
+            request[PRE_CSRF] = pre
             key = "web.login.locked" if outcome == "locked" else "web.login.wrong"
             response = self.page(request, "login.html.j2", status=401, problem=self.catalog.t(key))
             self.set_cookie(response, PRE_COOKIE, pre)
             return response
         token, _ = await self.auth.start_session(account)
-        response = web.HTTPSeeOther("/login/totp")
-        self.set_cookie(response, COOKIE, token)
-        response.del_cookie(PRE_COOKIE, path="/")
-        return response
+        redirect = web.HTTPSeeOther("/login/totp")
+        self.set_cookie(redirect, COOKIE, token)
+        redirect.del_cookie(PRE_COOKIE, path="/")
+        raise redirect
 
     async def totp_form(self, request: web.Request, problem: str | None = None) -> web.Response:
-        session: Session | None = request.get("session")
+        session: Session | None = request.get(SESSION)
         if session is None:
             raise web.HTTPSeeOther("/login")
         enrol = None
@@ -165,7 +168,7 @@ class WebApp:
         )
 
     async def totp(self, request: web.Request) -> web.StreamResponse:
-        session: Session | None = request.get("session")
+        session: Session | None = request.get(SESSION)
         if session is None:
             raise web.HTTPSeeOther("/login")
         form = await request.post()
@@ -175,21 +178,21 @@ class WebApp:
             return await self.totp_form(
                 request, self.catalog.t("web.login.locked" if locked else "web.login.bad_code")
             )
-        request["session"] = Session(session.token_hash, session.account, session.csrf, True)
+        request[SESSION] = Session(session.token_hash, session.account, session.csrf, True)
         await self.audit(request, "login")
         raise web.HTTPSeeOther("/")
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
-        session: Session = request["session"]
+        session: Session = request[SESSION]
         await self.audit(request, "logout")
         await self.auth.end_session(session)
-        response = web.HTTPSeeOther("/login")
-        response.del_cookie(COOKIE, path="/")
-        return response
+        redirect = web.HTTPSeeOther("/login")
+        redirect.del_cookie(COOKIE, path="/")
+        raise redirect
 
     # -- pages -----------------------------------------------------------------------------
     async def consults(self, request: web.Request) -> web.Response:
-        session: Session = request["session"]
+        session: Session = request[SESSION]
         zone = self.app.settings.zone
         today = datetime.combine(self.app.clock.now().astimezone(zone).date(), time(), tzinfo=zone)
         rows = []
@@ -215,7 +218,7 @@ class WebApp:
         return self.page(request, "consults.html.j2", consults=rows)
 
     async def _consult(self, request: web.Request) -> Consult:
-        session: Session = request["session"]
+        session: Session = request[SESSION]
         try:
             consult = await self.app.repo.get_consult(int(request.match_info["consult"]))
         except ValueError:
@@ -311,7 +314,7 @@ class WebApp:
     async def add_goal(self, request: web.Request) -> web.StreamResponse:
         consult = await self._consult(request)
         form = await request.post()
-        session: Session = request["session"]
+        session: Session = request[SESSION]
         try:
             follow = date.fromisoformat(str(form["follow_up"])) if form.get("follow_up") else None
             goal = await self.app.plans.add_goal(
@@ -325,7 +328,7 @@ class WebApp:
     async def add_action(self, request: web.Request) -> web.StreamResponse:
         consult = await self._consult(request)
         form = await request.post()
-        session: Session = request["session"]
+        session: Session = request[SESSION]
         try:
             goal = int(str(form.get("goal", "")))
             if goal not in {g.id for g in await self.app.plans.goals(consult.patient_id)}:
@@ -361,7 +364,7 @@ class WebApp:
 
     # -- admin ---------------------------------------------------------------------------------
     async def audit_log(self, request: web.Request) -> web.Response:
-        session: Session = request["session"]
+        session: Session = request[SESSION]
         if not session.account.admin:
             return self.error(request, 403, "web.errors.admin_only")
         rows = await self.repo.audit_rows(session.account.practice_id)

@@ -1,0 +1,281 @@
+"""The clinician web app over HTTP (aiohttp test server, real SQLite): every route, log-in with a
+password and TOTP, lockout, CSRF, another practice, admin only, exports (SOEP, PDF, FHIR R4B
+validated), the plan editor, session expiry, security headers and the append-only audit log."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pyotp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import App
+from bot.clock import FrozenClock
+from bot.web import exports
+from bot.web.auth import WebAuth
+from bot.web.server import WebApp
+
+PASSWORD = "correct horse battery"
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+async def seed(app: App, clock: FrozenClock) -> dict[str, Any]:
+    """Practice A with a completed intake and an earlier one, practice B, three web accounts."""
+    zone = app.settings.zone
+    practice = await app.repo.add_practice("De Linde", clock.now())
+    other = await app.repo.add_practice("De Eik", clock.now())
+    earlier = await app.invites.invite_patient(
+        practice, datetime(2026, 6, 1, 10, 0, tzinfo=zone), name="J. de Vries", read_aloud=False, simple=False
+    )
+    consult = await app.invites.invite_patient(
+        practice, datetime(2026, 11, 23, 14, 30, tzinfo=zone), patient_id=earlier.patient_id
+    )
+    for cid, scores in ((earlier.consult_id, 6), (consult.consult_id, 3)):
+        for dim in app.catalog.dimensions:
+            await app.repo.save_answer(
+                cid, f"{dim.id}.score", scores if dim.id == "lichaamsfuncties" else 8, clock.now()
+            )
+            await app.repo.save_answer(cid, f"{dim.id}.talk", dim.id == "meedoen", clock.now())
+        await app.repo.set_consult_status(cid, "ready", clock.now())
+    await app.repo.save_answer(consult.consult_id, "what_matters", "Mijn kleinkinderen", clock.now())
+    await app.repo.save_answer(consult.consult_id, "lichaamsfuncties.hard", ["pijn"], clock.now())
+    await app.repo.save_answer(
+        consult.consult_id, "priorities", [{"id": "w:0", "label": "mijn rug"}], clock.now()
+    )
+    foreign = await app.invites.invite_patient(other, datetime(2026, 11, 24, 9, 0, tzinfo=zone))
+    auth = WebAuth(WebApp(app).repo, clock)
+    await auth.create_account(practice, "anna", "Anna (POH)", PASSWORD)
+    await auth.create_account(practice, "beheer", "Bert (beheer)", PASSWORD, role="admin")
+    await auth.create_account(other, "eik", "Eva (POH De Eik)", PASSWORD)
+    return {"consult": consult.consult_id, "patient": consult.patient_id, "foreign": foreign.consult_id}
+
+
+@pytest.fixture
+async def client(app: App) -> AsyncIterator[TestClient]:
+    async with TestClient(TestServer(WebApp(app).routes())) as test_client:
+        yield test_client
+
+
+async def csrf_of(client: TestClient, path: str) -> str:
+    response = await client.get(path)
+    match = CSRF.search(await response.text())
+    assert match, path
+    return match[1]
+
+
+async def log_in(
+    client: TestClient, clock: FrozenClock, username: str = "anna", app: App | None = None
+) -> str:
+    """Password, then TOTP (enrolling on first use); returns the session's CSRF token."""
+    token = await csrf_of(client, "/login")
+    response = await client.post(
+        "/login", data={"csrf": token, "username": username, "password": PASSWORD}, allow_redirects=False
+    )
+    assert response.status == 303 and response.headers["Location"] == "/login/totp"
+    page = await (await client.get("/login/totp")).text()
+    shown = re.search(r'id="totp-secret">([A-Z2-7]+)<', page)
+    if app is None:
+        assert shown, "enrolment shows the secret and a QR code"
+        assert "<svg" in page
+        secret = shown[1]
+    else:  # enrolled before: the code comes from the app the POH already linked
+        assert shown is None
+        db = sqlite3.connect(app.settings.database_path)
+        secret = db.execute(
+            "SELECT totp_secret FROM web_accounts WHERE username = ?", (username,)
+        ).fetchone()[0]
+    session_csrf = CSRF.search(page)
+    assert session_csrf
+    code = pyotp.TOTP(secret).at(clock.now())
+    response = await client.post(
+        "/login/totp", data={"csrf": session_csrf[1], "code": code}, allow_redirects=False
+    )
+    assert response.status == 303 and response.headers["Location"] == "/"
+    return session_csrf[1]
+
+
+def audit_events(app: App) -> list[tuple[str, Any]]:
+    db = sqlite3.connect(app.settings.database_path)
+    return [(r[0], r[1]) for r in db.execute("SELECT event, patient_id FROM audit_log ORDER BY id")]
+
+
+async def test_everything_needs_a_log_in(app: App, clock: FrozenClock, client: TestClient) -> None:
+    await seed(app, clock)
+    for path in ("/", "/consult/1", "/consult/1/fhir.json", "/consult/1/agenda.pdf", "/admin/audit"):
+        response = await client.get(path, allow_redirects=False)
+        assert response.status == 303 and response.headers["Location"] == "/login", path
+    response = await client.get("/login")
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    assert response.headers["X-Frame-Options"] == "DENY"
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+
+
+async def test_log_in_agenda_chart_and_audit(app: App, clock: FrozenClock, client: TestClient) -> None:
+    data = await seed(app, clock)
+    await log_in(client, clock)
+    listing = await (await client.get("/")).text()
+    assert f'href="/consult/{data["consult"]}"' in listing and f'/consult/{data["foreign"]}"' not in listing
+    page = await (await client.get(f"/consult/{data['consult']}")).text()
+    assert 'class="spider-web"' in page and 'class="now"' in page and 'class="before"' in page
+    assert "Meedoen (8) 💬" in page  # wants to talk: highlighted
+    assert "mijn rug" in page and "Mijn kleinkinderen" in page
+    assert "O: Door de patiënt zelf gegeven cijfers" in page
+    assert ("view_agenda", data["patient"]) in audit_events(app)
+    assert ("login", None) in audit_events(app)
+
+
+async def test_wrong_password_and_lockout(app: App, clock: FrozenClock, client: TestClient) -> None:
+    await seed(app, clock)
+    for _ in range(5):
+        token = await csrf_of(client, "/login")
+        response = await client.post("/login", data={"csrf": token, "username": "anna", "password": "nope"})
+        assert response.status == 401
+    assert "geblokkeerd" in await response.text()
+    token = await csrf_of(client, "/login")
+    response = await client.post("/login", data={"csrf": token, "username": "anna", "password": PASSWORD})
+    assert response.status == 401 and "geblokkeerd" in await response.text()  # even the right one now
+    token = await csrf_of(client, "/login")
+    response = await client.post("/login", data={"csrf": token, "username": "nobody", "password": PASSWORD})
+    assert "klopt niet" in await response.text()  # unknown users look the same as wrong passwords
+    clock.advance(timedelta(minutes=16))
+    await log_in(client, clock)  # the lock is over
+
+
+async def test_wrong_and_reused_totp_codes(app: App, clock: FrozenClock, client: TestClient) -> None:
+    await seed(app, clock)
+    token = await csrf_of(client, "/login")
+    await client.post("/login", data={"csrf": token, "username": "anna", "password": PASSWORD})
+    page = await (await client.get("/login/totp")).text()
+    secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page)
+    session_csrf = CSRF.search(page)
+    assert secret and session_csrf
+    response = await client.post("/login/totp", data={"csrf": session_csrf[1], "code": "000000"})
+    assert response.status == 401 and "klopt niet" in await response.text()
+    assert (await client.get("/", allow_redirects=False)).headers["Location"] == "/login/totp"
+    code = pyotp.TOTP(secret[1]).at(clock.now())
+    assert (await client.post("/login/totp", data={"csrf": session_csrf[1], "code": code})).status == 200
+    # A second log-in may not use the same code again.
+    async with TestClient(TestServer(WebApp(app).routes())) as second:
+        token = await csrf_of(second, "/login")
+        await second.post("/login", data={"csrf": token, "username": "anna", "password": PASSWORD})
+        page = await (await second.get("/login/totp")).text()
+        assert 'id="totp-secret"' not in page  # enrolled: no secret shown any more
+        csrf2 = CSRF.search(page)
+        assert csrf2
+        response = await second.post("/login/totp", data={"csrf": csrf2[1], "code": code})
+        assert response.status == 401
+
+
+async def test_csrf_other_practice_admin_only(app: App, clock: FrozenClock, client: TestClient) -> None:
+    data = await seed(app, clock)
+    csrf = await log_in(client, clock)
+    response = await client.post(f"/consult/{data['consult']}/plan/goal", data={"text": "Fietsen"})
+    assert response.status == 403 and "verlopen" in await response.text()
+    response = await client.post(
+        f"/consult/{data['consult']}/plan/goal", data={"text": "Fietsen", "csrf": "forged"}
+    )
+    assert response.status == 403
+    for path in (f"/consult/{data['foreign']}", f"/consult/{data['foreign']}/fhir.json", "/consult/abc"):
+        response = await client.get(path)
+        assert response.status == 404 and "hoort niet bij uw praktijk" in await response.text(), path
+    response = await client.post(
+        f"/consult/{data['foreign']}/plan/goal", data={"text": "x", "csrf": csrf}, allow_redirects=False
+    )
+    assert response.status == 404
+    assert (await client.get("/admin/audit")).status == 403
+    async with TestClient(TestServer(WebApp(app).routes())) as admin:
+        await log_in(admin, clock, "beheer")
+        page = await (await admin.get("/admin/audit")).text()
+        assert "view_agenda" not in page or "Anna (POH)" in page
+        assert "login" in page and "Logboek" in page
+
+
+async def test_exports_soep_pdf_fhir(app: App, clock: FrozenClock, client: TestClient) -> None:
+    data = await seed(app, clock)
+    await log_in(client, clock)
+    consult = data["consult"]
+    soep = await (await client.get(f"/consult/{consult}/soep.txt")).text()
+    lines = soep.splitlines()
+    assert lines[0].startswith("S: Wil vooral bespreken: mijn rug.") and '"Mijn kleinkinderen"' in lines[0]
+    assert any(line.startswith("O: ") and "patiëntgerapporteerd" in line for line in lines)
+    assert "E:" in lines and any(line.startswith("P: Nog geen doelen") for line in lines)
+    response = await client.get(f"/consult/{consult}/agenda.pdf")
+    assert response.content_type == "application/pdf" and (await response.read()).startswith(b"%PDF")
+    response = await client.get(f"/consult/{consult}/fhir.json")
+    bundle = json.loads(await response.text())
+    kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
+    assert kinds[:2] == ["Questionnaire", "QuestionnaireResponse"]
+    q, qr = (e["resource"] for e in bundle["entry"][:2])
+    assert exports.check_response(q, qr) == []
+    scores = [i for i in qr["item"] if i["linkId"] == "lichaamsfuncties.score"]
+    assert scores[0]["answer"] == [{"valueInteger": 3}]
+    events = [e for e, _ in audit_events(app)]
+    assert {"export_soep", "export_pdf", "export_fhir"} <= set(events)
+
+
+async def test_plan_editor_and_fhir_plan(app: App, clock: FrozenClock, client: TestClient) -> None:
+    data = await seed(app, clock)
+    csrf = await log_in(client, clock)
+    consult = data["consult"]
+    response = await client.post(
+        f"/consult/{consult}/plan/goal",
+        data={"csrf": csrf, "text": "Weer fietsen naar de markt", "follow_up": "2027-01-15"},
+        allow_redirects=False,
+    )
+    assert response.status == 303
+    goal = (await app.plans.goals(data["patient"]))[0].id
+    form = [
+        ("csrf", csrf),
+        ("goal", str(goal)),
+        ("what", "Tien minuten fietsen"),
+        ("schedule", "weekdays"),
+        ("days", "0"),
+        ("days", "3"),
+        ("at", "10:30"),
+        ("measure", "steps"),
+    ]
+    response = await client.post(f"/consult/{consult}/plan/action", data=form, allow_redirects=False)
+    assert response.status == 303 and "probleem" not in response.headers["Location"]
+    action = (await app.plans.goals(data["patient"]))[0].actions[0]
+    assert action.schedule.weekdays == {0, 3} and action.measurement == "steps"
+    page = await (await client.get(f"/consult/{consult}")).text()
+    assert "elke maandag en donderdag om 10:30" in page
+    bad = [("csrf", csrf), ("goal", str(goal)), ("what", "x"), ("schedule", "weekdays"), ("at", "10:30")]
+    response = await client.post(f"/consult/{consult}/plan/action", data=bad, allow_redirects=False)
+    assert "probleem=actie" in response.headers["Location"]  # weekdays without a day: refused kindly
+    fhir = json.loads(await (await client.get(f"/consult/{consult}/fhir.json")).text())
+    kinds = {e["resource"]["resourceType"] for e in fhir["entry"]}
+    assert {"Goal", "CarePlan", "CommunicationRequest"} <= kinds
+    response = await client.post(
+        f"/consult/{consult}/plan/action/{action.id}/end", data={"csrf": csrf}, allow_redirects=False
+    )
+    assert response.status == 303 and not (await app.plans.goals(data["patient"]))[0].actions
+    assert [e for e, _ in audit_events(app)].count("change_plan") == 3
+
+
+async def test_session_expiry_and_log_out(app: App, clock: FrozenClock, client: TestClient) -> None:
+    await seed(app, clock)
+    csrf = await log_in(client, clock)
+    assert (await client.get("/", allow_redirects=False)).status == 200
+    clock.advance(timedelta(minutes=31))
+    assert (await client.get("/", allow_redirects=False)).headers["Location"] == "/login"
+    csrf = await log_in(client, clock, app=app)
+    response = await client.post("/logout", data={"csrf": csrf}, allow_redirects=False)
+    assert response.status == 303
+    assert (await client.get("/", allow_redirects=False)).headers["Location"] == "/login"
+
+
+async def test_the_audit_log_is_append_only(app: App, clock: FrozenClock, client: TestClient) -> None:
+    await seed(app, clock)
+    await log_in(client, clock)
+    db = sqlite3.connect(app.settings.database_path)
+    for sql in ("UPDATE audit_log SET user_name = 'x'", "DELETE FROM audit_log"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            db.execute(sql)

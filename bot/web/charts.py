@@ -11,6 +11,7 @@ from html import escape
 SIZE = 420
 CENTRE = SIZE / 2
 RADIUS = 140
+MARGIN = 120
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,10 @@ def spider_web(axes: Sequence[Axis], title: str, now_label: str, before_label: s
     """The six dimensions, 0-10: the current intake filled, the previous one dashed."""
     count = len(axes)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {SIZE} {SIZE}" role="img" '
-        f'aria-labelledby="web-title" class="spider-web" width="{SIZE}" height="{SIZE}">',
+        # Room left and right for the dimension names.
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="{-MARGIN} 0 {SIZE + 2 * MARGIN} {SIZE}" '
+        f'role="img" aria-labelledby="web-title" class="spider-web" width="{SIZE + 2 * MARGIN}" '
+        f'height="{SIZE}">',
         f'<title id="web-title">{escape(title)}</title>',
     ]
     for ring in (2, 4, 6, 8, 10):

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 COOKIE = "vg_session"
 PRE_COOKIE = "vg_pre"  # double-submit CSRF token for the log-in form (no session yet)
-PUBLIC = ("/login", "/static/")
+PUBLIC = ("/login", "/static/", "/favicon.ico")
 STATIC = Path(__file__).with_name("static")
 SESSION = web.RequestKey("session", Session)
 PRE_CSRF = web.RequestKey("pre_csrf", str)
@@ -130,7 +130,8 @@ class WebApp:
 
     # -- log-in ----------------------------------------------------------------------------
     async def login_form(self, request: web.Request) -> web.Response:
-        pre = secrets.token_urlsafe(24)
+        # Keep the browser's token: a second tab or a redirected favicon request must not void the form.
+        pre = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(24)
         request[PRE_CSRF] = pre
         response = self.page(request, "login.html.j2", problem=None)
         self.set_cookie(response, PRE_COOKIE, pre)
@@ -348,8 +349,8 @@ class WebApp:
         at = time.fromisoformat(str(form.get("at", "09:00")))
         start = date.fromisoformat(str(form["start"])) if form.get("start") else self.app.clock.now().date()
         end = date.fromisoformat(str(form["until"])) if form.get("until") else None
-        days = frozenset(int(d) for d in form.getall("days", []))
-        every = int(str(form.get("every") or 1))
+        days = frozenset(int(d) for d in form.getall("days", [])) if kind == "weekdays" else frozenset()
+        every = int(str(form.get("every") or 1)) if kind == "every_n_days" else 1
         return Schedule(kind, at, start, end, days, every)
 
     async def end_action(self, request: web.Request) -> web.StreamResponse:
@@ -371,6 +372,9 @@ class WebApp:
         await self.audit(request, "view_audit_log")
         return self.page(request, "audit.html.j2", rows=rows)
 
+    async def no_icon(self, request: web.Request) -> web.Response:
+        return web.Response(status=204)
+
     def routes(self) -> web.Application:
         application = web.Application(middlewares=[self.security, self.sessions])
         application.add_routes(
@@ -389,6 +393,7 @@ class WebApp:
                 web.post("/consult/{consult}/plan/action", self.add_action),
                 web.post("/consult/{consult}/plan/action/{action}/end", self.end_action),
                 web.get("/admin/audit", self.audit_log),
+                web.get("/favicon.ico", self.no_icon),
                 web.static("/static", STATIC),
             ]
         )
@@ -405,8 +410,9 @@ def qr_svg(data: str) -> str:
 
 
 async def serve(app: App, host: str, port: int) -> web.AppRunner:
+    """Serve the web app (port 0: any free port; see ``runner.addresses``)."""
     runner = web.AppRunner(WebApp(app).routes(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
-    log.info("web app on http://%s:%s", host, port)
+    log.info("web app listening on %s", runner.addresses)
     return runner

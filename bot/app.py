@@ -101,6 +101,7 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
     agenda = AgendaService(
         repo, catalog, settings.zone, settings.low_score_threshold, analyzer, reminder_repo
     )
+    agenda.web_base_url = settings.web_base_url
     safety = SafetyService(repo, analyzer, catalog, clock, agenda.when)
     plans = PlanService(PlanRepository(db), clock, settings.zone, settings.quiet)
     locks = KeyedLocks()

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     web_base_url: str | None = Field(
         default=None, description="Public https URL of the web app; set it to get Secure cookies and links."
     )
+    sociale_kaart_file: Path | None = Field(
+        default=None, description="The practice's sociale kaart (YAML); empty: content/nl/sociale_kaart.yaml."
+    )
     content_dir: Path = Field(default=DEFAULT_CONTENT_DIR)
     log_level: str = Field(default="INFO")
 
@@ -89,6 +92,7 @@ class Settings(BaseSettings):
         "simulated_clock_start",
         "piper_model",
         "web_base_url",
+        "sociale_kaart_file",
         "stt_model_dir",
         mode="before",
     )

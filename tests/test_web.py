@@ -279,3 +279,68 @@ async def test_the_audit_log_is_append_only(app: App, clock: FrozenClock, client
     for sql in ("UPDATE audit_log SET user_name = 'x'", "DELETE FROM audit_log"):
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             db.execute(sql)
+
+
+async def test_population_view_never_shows_fewer_than_five(
+    app: App, clock: FrozenClock, client: TestClient
+) -> None:
+    await seed(app, clock)
+    await log_in(client, clock)
+    page = await (await client.get("/population")).text()
+    assert "&lt; 5" in page and "Te weinig" in page and ">1<" not in page
+    practice = 1
+    for n in range(6):
+        invite = await app.invites.invite_patient(practice, clock.now() + timedelta(days=2 + n))
+        for dim in app.catalog.dimensions:
+            await app.repo.save_answer(invite.consult_id, f"{dim.id}.score", 2 if n < 5 else 9, clock.now())
+        await app.repo.save_answer(
+            invite.consult_id, "lichaamsfuncties.hard", ["pijn", "slapen"], clock.now()
+        )
+        await app.repo.set_consult_status(invite.consult_id, "ready", clock.now())
+    page = await (await client.get("/population")).text()
+    assert "Pijn: 7" in page and "Slapen: 6" in page  # the seeded patient named Pijn too
+    row = re.search(r"<th scope=\"row\">Zingeving</th>(.*?)</tr>", page)
+    assert row and re.findall(r"<td>([^<]*)</td>", row[1]) == ["5", "&lt; 5", "&lt; 5"]
+    assert ("view_population", None) in audit_events(app)
+
+
+async def test_timeline_invite_accounts_and_sociale_kaart(
+    app: App, clock: FrozenClock, client: TestClient
+) -> None:
+    data = await seed(app, clock)
+    csrf = await log_in(client, clock)
+    page = await (await client.get(f"/consult/{data['consult']}")).text()
+    assert "Buurtsportcoach" in page and "Sociale kaart" in page  # matches the theme Pijn
+    timeline = await (await client.get(f"/consult/{data['consult']}/timeline")).text()
+    assert timeline.count("Gesprek #") == 2
+    assert (await client.get(f"/consult/{data['foreign']}/timeline")).status == 404
+    response = await client.post(
+        "/invite",
+        data={"csrf": csrf, "date": "2026-12-03", "time": "10:15", "simple": "yes", "read_aloud": "ask"},
+    )
+    printable = await response.text()
+    assert response.status == 200 and "<svg" in printable and "t.me/" in printable
+    assert "donderdag 3 december om 10:15" in printable
+    bad = await client.post("/invite", data={"csrf": csrf, "date": "morgen", "time": "10:15"})
+    assert bad.status == 400
+    assert (await client.get("/admin/accounts")).status == 403
+    async with TestClient(TestServer(WebApp(app).routes())) as admin:
+        admin_csrf = await log_in(admin, clock, "beheer")
+        page = await (
+            await admin.post(
+                "/admin/accounts",
+                data={"csrf": admin_csrf, "username": "nina", "name": "Nina (POH)", "role": "poh"},
+            )
+        ).text()
+        assert 'id="new-password"' in page and "nina" in page
+    assert {"create_invite", "create_account"} <= {e for e, _ in audit_events(app)}
+
+
+async def test_telegram_agenda_links_to_the_web_page(app: App, clock: FrozenClock) -> None:
+    data = await seed(app, clock)
+    full = "\n".join(m.text for m in await app.agenda.telegram_messages(data["consult"]))
+    assert "Levensgebieden" in full and "https://" not in full
+    app.agenda.web_base_url = "https://poh.example.nl/"
+    short = "\n".join(m.text for m in await app.agenda.telegram_messages(data["consult"]))
+    assert f"https://poh.example.nl/consult/{data['consult']}" in short
+    assert "In het kort" in short and "Levensgebieden" not in short

@@ -123,6 +123,7 @@ class AgendaService:
         reminders: ReminderRepository,
     ) -> None:
         self.reminders = reminders
+        self.web_base_url: str | None = None  # set by the composition root when the web app runs
         self.repo = repo
         self.catalog = catalog
         self.zone = zone
@@ -277,16 +278,20 @@ class AgendaService:
                 )
         return list(goals.values())
 
-    def render(self, view: AgendaView) -> str:
-        return self.catalog.render_template("agenda.txt.j2", a=view, summary_max=SUMMARY_LINES)
+    def render(self, view: AgendaView, link: str | None = None) -> str:
+        return self.catalog.render_template("agenda.txt.j2", a=view, summary_max=SUMMARY_LINES, link=link)
 
-    async def text(self, consult_id: int, *, include_name: bool = False) -> str | None:
+    async def text(
+        self, consult_id: int, *, include_name: bool = False, link: str | None = None
+    ) -> str | None:
         view = await self.view(consult_id, include_name=include_name)
-        return self.render(view) if view else None
+        return self.render(view, link) if view else None
 
     async def telegram_messages(self, consult_id: int, header: str | None = None) -> list[OutMessage]:
-        """The agenda as Telegram messages (no patient name), split under the size limit."""
-        text = await self.text(consult_id, include_name=False)
+        """The agenda as Telegram messages (no patient name), split under the size limit. With the
+        web app configured, the summary and a link to the full page instead of all detail."""
+        link = f"{self.web_base_url.rstrip('/')}/consult/{consult_id}" if self.web_base_url else None
+        text = await self.text(consult_id, include_name=False, link=link)
         if text is None:
             return []
         if header:

@@ -333,6 +333,18 @@ class Repository:
         )
         return [self._consult(r) for r in rows]
 
+    async def patient_consults(self, patient_id: int) -> list[Consult]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM consults WHERE patient_id = ? ORDER BY scheduled_at, id", (patient_id,)
+        )
+        return [self._consult(r) for r in rows]
+
+    async def practice_consults(self, practice_id: int) -> list[Consult]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM consults WHERE practice_id = ? ORDER BY scheduled_at, id", (practice_id,)
+        )
+        return [self._consult(r) for r in rows]
+
     async def latest_consult(self, patient_id: int) -> Consult | None:
         row = await self.db.fetchone(
             "SELECT * FROM consults WHERE patient_id = ? ORDER BY scheduled_at DESC, id DESC LIMIT 1",

@@ -20,13 +20,16 @@ from aiohttp import web
 
 from bot.app import App
 from bot.flows.engine import FlowEngine
+from bot.services.invites import InviteError
 from bot.services.measurements import MeasurementError
 from bot.services.plans import MEASUREMENTS, PlanError, describe_schedule
+from bot.services.social_map import SocialMap
 from bot.storage.repo import Consult
 from bot.storage.web import WebRepository
 from bot.web import exports
-from bot.web.auth import Session, WebAuth
+from bot.web.auth import AuthError, Session, WebAuth
 from bot.web.charts import Axis, spider_web, trend_line
+from bot.web.population import BANDS, K, population
 from scheduler.schedules import Schedule
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,8 @@ class WebApp:
         self.auth = WebAuth(self.repo, app.clock)
         self.catalog = app.catalog
         self.secure = bool(app.settings.web_base_url and app.settings.web_base_url.startswith("https://"))
+        kaart = app.settings.sociale_kaart_file or app.settings.content_dir / "sociale_kaart.yaml"
+        self.social_map = SocialMap.load(kaart, app.catalog)
 
     # -- plumbing --------------------------------------------------------------------------
     def page(self, request: web.Request, name: str, status: int = 200, **params: Any) -> web.Response:
@@ -241,6 +246,8 @@ class WebApp:
         chart = spider_web(axes, t("web.agenda.chart_title"), t("web.agenda.now"), t("web.agenda.before"))
         goals = await self.app.plans.goals(consult.patient_id)
         trends = await self._trends(consult)
+        by_label = {t.label: t.id for t in self.catalog.themes}
+        suggestions = self.social_map.suggest({by_label[x] for x in view.all_themes if x in by_label})
         await self.audit(request, "view_agenda", consult)
         return self.page(
             request,
@@ -255,6 +262,7 @@ class WebApp:
             soep=exports.soep(self.catalog, view, goals),
             measurements=MEASUREMENTS,
             problem=request.query.get("probleem"),
+            suggestions=[(r, [self.catalog.theme(t).label for t in m]) for r, m in suggestions],
         )
 
     async def _trends(self, consult: Consult) -> list[dict[str, Any]]:
@@ -363,7 +371,120 @@ class WebApp:
         await self.audit(request, "change_plan", consult, f"action {action} ended")
         raise web.HTTPSeeOther(f"/consult/{consult.id}#plan")
 
+    # -- the practice ----------------------------------------------------------------------------
+    async def population_page(self, request: web.Request) -> web.Response:
+        session: Session = request[SESSION]
+        numbers = await population(self.app, session.account.practice_id)
+        await self.audit(request, "view_population")
+        return self.page(request, "population.html.j2", p=numbers, k=K, bands=[b[0] for b in BANDS])
+
+    async def timeline(self, request: web.Request) -> web.Response:
+        consult = await self._consult(request)
+        consults = await self.app.repo.patient_consults(consult.patient_id)
+        goals = await self.app.plans.goals(consult.patient_id, with_history=True)
+        reminders = await self.app.reminders.reminders.of_patient(
+            consult.patient_id, consults[0].scheduled_at - timedelta(days=366), self.app.clock.now()
+        )
+        events = [
+            (
+                c.scheduled_at,
+                self.catalog.t(
+                    "web.timeline.consult", id=c.id, status=self.app.agenda.status_label(c.status)
+                ),
+                f"/consult/{c.id}",
+            )
+            for c in consults
+        ]
+        for r in reminders:
+            label = self.catalog.t(f"web.timeline.reminder_{r.status}", what=r.what or r.goal_text)
+            events.append((r.due_at, label, None))
+        events.sort(key=lambda e: e[0])
+        zone = self.app.settings.zone
+        rows = [
+            (self.catalog.format_when(at.astimezone(zone), "short"), text, link) for at, text, link in events
+        ]
+        await self.audit(request, "view_timeline", consult)
+        return self.page(
+            request,
+            "timeline.html.j2",
+            consult=consult,
+            rows=rows,
+            goals=goals,
+            when=lambda action: describe_schedule(self.catalog, action.schedule),
+        )
+
+    async def invite_form(self, request: web.Request) -> web.Response:
+        return self.page(request, "invite.html.j2", invite=None, problem=None)
+
+    async def invite(self, request: web.Request) -> web.Response:
+        session: Session = request[SESSION]
+        form = await request.post()
+        zone = self.app.settings.zone
+        try:
+            at = datetime.fromisoformat(f"{form.get('date')}T{form.get('time')}").replace(tzinfo=zone)
+            invite = await self.app.invites.invite_patient(
+                session.account.practice_id,
+                at,
+                clinician_id=session.account.clinician_id,
+                name=str(form.get("name") or "").strip() or None,
+                simple={"yes": True, "no": False}.get(str(form.get("simple"))),
+                read_aloud={"yes": True, "no": False}.get(str(form.get("read_aloud"))),
+            )
+        except (ValueError, InviteError):
+            return self.page(
+                request,
+                "invite.html.j2",
+                status=400,
+                invite=None,
+                problem=self.catalog.t("web.invite.problem"),
+            )
+        username = self.app.settings.bot_username or "<BOT_USERNAME>"
+        link = f"https://t.me/{username}?start={invite.token}"
+        consult = await self.app.repo.get_consult(invite.consult_id)
+        await self.audit(request, "create_invite", consult)
+        return self.page(
+            request,
+            "invite.html.j2",
+            invite={
+                "link": link,
+                "qr": qr_svg(link),
+                "when": self.catalog.format_when(at),
+                "expires": self.catalog.format_when(invite.expires_at.astimezone(zone), "short"),
+            },
+            problem=None,
+        )
+
     # -- admin ---------------------------------------------------------------------------------
+    async def accounts(
+        self, request: web.Request, created: dict[str, str] | None = None, problem: str | None = None
+    ) -> web.Response:
+        session: Session = request[SESSION]
+        if not session.account.admin:
+            return self.error(request, 403, "web.errors.admin_only")
+        rows = await self.repo.accounts(session.account.practice_id)
+        return self.page(request, "accounts.html.j2", rows=rows, created=created, problem=problem)
+
+    async def add_account(self, request: web.Request) -> web.Response:
+        session: Session = request[SESSION]
+        if not session.account.admin:
+            return self.error(request, 403, "web.errors.admin_only")
+        form = await request.post()
+        password = secrets.token_urlsafe(12)
+        username = str(form.get("username", "")).strip()
+        try:
+            account = await self.auth.create_account(
+                session.account.practice_id,
+                username,
+                str(form.get("name", "")).strip() or username,
+                password,
+                role="admin" if form.get("role") == "admin" else "poh",
+            )
+        except AuthError:
+            return await self.accounts(request, problem=self.catalog.t("web.accounts.problem"))
+        await self.audit(request, "create_account", detail=f"account {account}")
+        return await self.accounts(request, created={"username": username, "password": password})
+
+    # -- admin (audit) ---------------------------------------------------------------------------
     async def audit_log(self, request: web.Request) -> web.Response:
         session: Session = request[SESSION]
         if not session.account.admin:
@@ -393,6 +514,12 @@ class WebApp:
                 web.post("/consult/{consult}/plan/action", self.add_action),
                 web.post("/consult/{consult}/plan/action/{action}/end", self.end_action),
                 web.get("/admin/audit", self.audit_log),
+                web.get("/admin/accounts", self.accounts),
+                web.post("/admin/accounts", self.add_account),
+                web.get("/population", self.population_page),
+                web.get("/consult/{consult}/timeline", self.timeline),
+                web.get("/invite", self.invite_form),
+                web.post("/invite", self.invite),
                 web.get("/favicon.ico", self.no_icon),
                 web.static("/static", STATIC),
             ]

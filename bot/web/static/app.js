@@ -11,3 +11,7 @@ document.querySelectorAll("button.copy").forEach((button) => {
     button.textContent = button.dataset.done;
   });
 });
+document.querySelectorAll("a.print").forEach((link) => {
+  link.hidden = false;
+  link.addEventListener("click", (event) => { event.preventDefault(); window.print(); });
+});

@@ -228,6 +228,11 @@ async def test_cli_help_and_errors(tmp_path: Path) -> None:
         ["invite", "clinician", "--help"],
         ["practice", "add", "--help"],
         ["agenda", "--help"],
+        ["web", "--help"],
+        ["clinician", "add", "--help"],
+        ["lint-content", "--help"],
+        ["plan", "settings", "--help"],
+        ["bench", "--help"],
     ):
         out = await cli(env, tmp_path, *args)
         assert "usage: python -m bot" in out

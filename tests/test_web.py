@@ -107,7 +107,9 @@ def audit_events(app: App) -> list[tuple[str, Any]]:
 
 async def test_everything_needs_a_log_in(app: App, clock: FrozenClock, client: TestClient) -> None:
     await seed(app, clock)
-    for path in ("/", "/consult/1", "/consult/1/fhir.json", "/consult/1/agenda.pdf", "/admin/audit"):
+    paths = ("/", "/consult/1", "/consult/1/fhir.json", "/consult/1/agenda.pdf", "/consult/1/soep.txt")
+    paths += ("/consult/1/timeline", "/admin/audit", "/admin/accounts", "/population", "/invite")
+    for path in paths:
         response = await client.get(path, allow_redirects=False)
         assert response.status == 303 and response.headers["Location"] == "/login", path
     response = await client.get("/login")
@@ -344,3 +346,77 @@ async def test_telegram_agenda_links_to_the_web_page(app: App, clock: FrozenCloc
     short = "\n".join(m.text for m in await app.agenda.telegram_messages(data["consult"]))
     assert f"https://poh.example.nl/consult/{data['consult']}" in short
     assert "In het kort" in short and "Levensgebieden" not in short
+
+
+async def test_clinician_add_and_the_web_command(tmp_path: Any) -> None:
+    """The real CLI: an account with a password from stdin, then `python -m bot web` answering HTTP."""
+    import asyncio
+    import os
+    import socket
+    import sys
+
+    import aiohttp
+
+    from tests.conftest import run_cli
+
+    env = {**os.environ, "DATABASE_PATH": str(tmp_path / "w.sqlite3")}
+    code, _, _ = await run_cli("practice", "add", "De Linde", cwd=tmp_path, env=env)
+    assert code == 0
+    args = ("clinician", "add", "--practice", "1", "--username", "anna", "--name", "Anna", "--password-stdin")
+    code, out, _ = await run_cli(*args, cwd=tmp_path, env=env, stdin="kort\n")
+    assert code == 1  # too short a password
+    code, out, _ = await run_cli(*args, cwd=tmp_path, env=env, stdin=f"{PASSWORD}\n")
+    assert code == 0 and "web account 1 (anna)" in out and PASSWORD not in out
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "web",
+        "--port",
+        str(port),
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(100):
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/login") as response:
+                        assert response.status == 200 and "Inloggen" in await response.text()
+                        break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.2)
+            else:
+                raise AssertionError("the web app did not start")
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+def test_spider_web_and_response_checks_unit() -> None:
+    from bot.web.charts import Axis, spider_web
+
+    svg = spider_web([Axis(f"D<{i}>", i, None, i == 2) for i in range(6)], "T & T", "nu", "toen")
+    assert svg.count("<text") == 6 and "D&lt;2&gt; (2) 💬" in svg and 'class="before"' not in svg
+    q = {
+        "item": [
+            {"linkId": "a", "type": "integer", "required": True},
+            {"linkId": "b", "type": "text", "required": False},
+        ]
+    }
+    good = {"status": "completed", "item": [{"linkId": "a", "answer": [{"valueInteger": 3}]}]}
+    assert exports.check_response(q, good) == []
+    bad = {
+        "status": "completed",
+        "item": [{"linkId": "b", "answer": [{"valueInteger": 3}]}, {"linkId": "x", "answer": []}],
+    }
+    assert exports.check_response(q, bad) == [
+        "b: answer type does not match text",
+        "unknown linkId x",
+        "required a not answered",
+    ]

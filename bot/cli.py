@@ -260,6 +260,7 @@ def _schedule(args: argparse.Namespace, settings: Settings) -> Any:
 async def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import date
 
+    from bot.services.measurements import parse as parse_measurement
     from bot.services.plans import PlanError
 
     async def work(app: App) -> int:
@@ -268,8 +269,20 @@ async def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
                 follow = date.fromisoformat(args.follow_up) if args.follow_up else None
                 print(f"goal {await app.plans.add_goal(args.patient, args.text, 'cli', follow)}")
             elif args.plan_command == "action":
+                limits = {
+                    side: parse_measurement(args.measure, value)
+                    for side, value in (("above", args.above), ("below", args.below))
+                    if value and args.measure
+                }
+                if (args.above or args.below) and not args.measure:
+                    raise PlanError("--above/--below need --measure")
                 action = await app.plans.add_action(
-                    args.goal, args.what, _schedule(args, settings), "cli", args.measure
+                    args.goal,
+                    args.what,
+                    _schedule(args, settings),
+                    "cli",
+                    args.measure,
+                    limits=limits or None,
                 )
                 print(f"action {action}")
             elif args.plan_command == "end-action":
@@ -461,6 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", help="first day YYYY-MM-DD (default today)")
     p.add_argument("--until", help="last day YYYY-MM-DD (default open-ended)")
     p.add_argument("--measure", choices=["blood_pressure", "weight", "steps", "pain", "glucose"])
+    p.add_argument("--above", help="signal the POH above this value for this patient, e.g. 160/100")
+    p.add_argument("--below", help="signal the POH below this value for this patient, e.g. 90/50")
     p.set_defaults(action=cmd_plan)
     p = plsub.add_parser("settings", help="reminder settings of a patient: discreet mode, quiet hours")
     p.add_argument("--patient", type=int, required=True)

@@ -490,3 +490,19 @@ async def test_reminders_keep_their_local_time_across_daylight_saving(
         assert len(core.to_chat(PATIENT)) == before + 1
         sent.append(clock.now().strftime("%H:%M UTC"))
     assert sent == ["07:00 UTC", "06:00 UTC", "06:00 UTC"]  # 08:00 in Amsterdam each morning
+
+
+async def test_the_pohs_own_limit_for_a_patient_signals_earlier(
+    harness: Harness, core: FakeTelegram, clock: FrozenClock
+) -> None:
+    info = await people(harness, clock)
+    goal = await harness.app.plans.add_goal(info["patient_id"], "Bloeddruk omlaag", "cli")
+    schedule = Schedule("daily", time(9, 0), date(2026, 11, 24))
+    await harness.app.plans.add_action(
+        goal, "Bloeddruk meten", schedule, "cli", "blood_pressure", limits={"above": [150, 95]}
+    )
+    await at(harness, clock, local(date(2026, 11, 24), 9, 0))
+    await tap_reminder(harness, "Gedaan", last_reminder(core))
+    await harness.say(PATIENT, "155/90")  # under the practice's 180/110, over this patient's 150/95
+    await at(harness, clock, local(date(2026, 11, 24), 9, 1))
+    assert "boven de grens" in core.last_to(POH).text and "155/90" in core.last_to(POH).text

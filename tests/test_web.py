@@ -249,6 +249,19 @@ async def test_plan_editor_and_fhir_plan(app: App, clock: FrozenClock, client: T
     assert action.schedule.weekdays == {0, 3} and action.measurement == "steps"
     page = await (await client.get(f"/consult/{consult}")).text()
     assert "elke maandag en donderdag om 10:30" in page
+    measured = [("csrf", csrf), ("goal", str(goal)), ("what", "Bloeddruk meten"), ("at", "08:00")]
+    measured += [("measure", "blood_pressure"), ("limit_above", "150/95")]
+    response = await client.post(f"/consult/{consult}/plan/action", data=measured, allow_redirects=False)
+    assert "probleem" not in response.headers["Location"]
+    limited = [
+        a for a in (await app.plans.goals(data["patient"]))[0].actions if a.measurement == "blood_pressure"
+    ]
+    assert limited[0].limits == {"above": [150, 95]}
+    assert "signaal boven 150/95" in await (await client.get(f"/consult/{consult}")).text()
+    nonsense = [*measured[:-1], ("limit_above", "hoog")]
+    response = await client.post(f"/consult/{consult}/plan/action", data=nonsense, allow_redirects=False)
+    assert "probleem=actie" in response.headers["Location"]
+    await app.plans.end_action(limited[0].id)
     bad = [("csrf", csrf), ("goal", str(goal)), ("what", "x"), ("schedule", "weekdays"), ("at", "10:30")]
     response = await client.post(f"/consult/{consult}/plan/action", data=bad, allow_redirects=False)
     assert "probleem=actie" in response.headers["Location"]  # weekdays without a day: refused kindly
@@ -259,7 +272,7 @@ async def test_plan_editor_and_fhir_plan(app: App, clock: FrozenClock, client: T
         f"/consult/{consult}/plan/action/{action.id}/end", data={"csrf": csrf}, allow_redirects=False
     )
     assert response.status == 303 and not (await app.plans.goals(data["patient"]))[0].actions
-    assert [e for e, _ in audit_events(app)].count("change_plan") == 3
+    assert [e for e, _ in audit_events(app)].count("change_plan") == 4
 
 
 async def test_session_expiry_and_log_out(app: App, clock: FrozenClock, client: TestClient) -> None:

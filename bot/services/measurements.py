@@ -102,9 +102,12 @@ class SignalRules:
         with (path or DEFAULT_RULES).open(encoding="utf-8") as fh:
             return cls(yaml.safe_load(fh) or {})
 
-    def check(self, kind: str, history: list[list[float]]) -> list[Signal]:
-        """Signals for the newest value; ``history`` is oldest first and ends with the new one."""
-        rules = self.measurements.get(kind) or {}
+    def check(
+        self, kind: str, history: list[list[float]], limits: dict[str, Any] | None = None
+    ) -> list[Signal]:
+        """Signals for the newest value; ``history`` is oldest first and ends with the new one.
+        ``limits`` (above/below) set for this patient's action replace the practice's limits."""
+        rules = {**(self.measurements.get(kind) or {}), **(limits or {})}
         latest = history[-1]
         found: list[Signal] = []
         above = rules.get("above")

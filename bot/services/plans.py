@@ -77,6 +77,7 @@ class ActionView:
     next_due_at: Any
     ended: bool = False
     replaces: int | None = None
+    limits: dict[str, list[float]] | None = None  # this patient's signal limits for the measurement
 
 
 @dataclass
@@ -156,6 +157,7 @@ class PlanService:
         measurement: str | None = None,
         *,
         replaces: int | None = None,
+        limits: dict[str, list[float]] | None = None,
     ) -> int:
         if not what.strip():
             raise PlanError("an action needs words")
@@ -164,10 +166,20 @@ class PlanService:
         goal = await self.repo.goal(goal_id)
         if goal is None or goal["ended_at"] is not None:
             raise PlanError(f"no active goal with id {goal_id}")
+        if limits and measurement is None:
+            raise PlanError("limits need a measurement")
         now = self.clock.now()
         due = next_due(schedule, now, self.zone, self.quiet)
         return await self.repo.add_action(
-            goal_id, what.strip(), json.dumps(schedule.to_dict()), measurement, author, now, replaces, due
+            goal_id,
+            what.strip(),
+            json.dumps(schedule.to_dict()),
+            measurement,
+            author,
+            now,
+            replaces,
+            due,
+            json.dumps(limits) if limits else None,
         )
 
     async def change_action(
@@ -192,6 +204,7 @@ class PlanService:
                 author,
                 measurement if measurement is not None else old["measurement"],
                 replaces=action_id,
+                limits=json.loads(old["limits_json"]) if old["limits_json"] else None,
             )
 
     async def end_action(self, action_id: int) -> None:
@@ -230,6 +243,7 @@ class PlanService:
                         due,
                         bool(a["ended_at"]),
                         a["replaces"],
+                        json.loads(a["limits_json"]) if a["limits_json"] else None,
                     )
                 )
             out.append(view)

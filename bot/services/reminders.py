@@ -364,7 +364,7 @@ class ReminderService:
             return self._ask_value(patient, r, exc.key)
         await self.reminders.answer(r.id, now, status="done", value=values)
         history = [x.value for x in reversed(await self.reminders.recent(r.action_id or 0, 12)) if x.value]
-        signals = self.rules.check(r.measurement, history)
+        signals = self.rules.check(r.measurement, history, r.limits)
         await self._signal(patient, signals, now)
         reply = OutMessage(self.catalog.t("measure.noted", value=show(r.measurement, values)), private=True)
         return self._with_signals(patient, signals, reply)

@@ -66,10 +66,11 @@ class PlanRepository:
         now: datetime,
         replaces: int | None,
         next_due_at: datetime | None,
+        limits_json: str | None = None,
     ) -> int:
         return await self.db.execute(
             "INSERT INTO actions (goal_id, what, schedule_json, measurement, author, created_at, replaces, "
-            "next_due_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "next_due_at, limits_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 goal_id,
                 what,
@@ -79,6 +80,7 @@ class PlanRepository:
                 iso(now),
                 replaces,
                 iso(next_due_at) if next_due_at else None,
+                limits_json,
             ),
         )
 

@@ -32,6 +32,7 @@ class Reminder:
     measurement: str | None
     goal_text: str
     schedule_json: str | None
+    limits: dict[str, Any] | None = None  # the POH's limits for this action's measurement
 
     @property
     def open(self) -> bool:
@@ -48,7 +49,8 @@ class DueAction:
 
 
 _SELECT = (
-    "SELECT r.*, COALESCE(a.what, '') AS what, a.measurement, a.schedule_json, g.text AS goal_text "
+    "SELECT r.*, COALESCE(a.what, '') AS what, a.measurement, a.schedule_json, a.limits_json, "
+    "g.text AS goal_text "
     "FROM reminders r JOIN goals g ON g.id = r.goal_id LEFT JOIN actions a ON a.id = r.action_id "
 )
 
@@ -71,6 +73,7 @@ def _reminder(row: Any) -> Reminder:
         row["measurement"],
         row["goal_text"],
         row["schedule_json"],
+        json.loads(row["limits_json"]) if row["limits_json"] else None,
     )
 
 

@@ -21,7 +21,8 @@ from aiohttp import web
 from bot.app import App
 from bot.flows.engine import FlowEngine
 from bot.services.invites import InviteError
-from bot.services.measurements import MeasurementError
+from bot.services.measurements import MeasurementError, show
+from bot.services.measurements import parse as parse_measurement
 from bot.services.plans import MEASUREMENTS, PlanError, describe_schedule
 from bot.services.social_map import SocialMap
 from bot.storage.repo import Consult
@@ -258,6 +259,7 @@ class WebApp:
             has_before=bool(before),
             goals=goals,
             when=lambda action: describe_schedule(self.catalog, action.schedule),
+            limits=lambda action: {k: show(action.measurement, v) for k, v in (action.limits or {}).items()},
             trends=trends,
             soep=exports.soep(self.catalog, view, goals),
             measurements=MEASUREMENTS,
@@ -344,8 +346,20 @@ class WebApp:
                 raise PlanError("not this patient's goal")
             schedule = self._schedule(form)
             measure = str(form.get("measure") or "") or None
+            limits = {}
+            for side in ("above", "below"):
+                typed = str(form.get(f"limit_{side}") or "").strip()
+                if typed and measure is None:
+                    raise PlanError("a limit needs a measurement")
+                if typed and measure is not None:
+                    limits[side] = parse_measurement(measure, typed)
             action = await self.app.plans.add_action(
-                goal, str(form.get("what", "")), schedule, f"web:{session.account.id}", measure
+                goal,
+                str(form.get("what", "")),
+                schedule,
+                f"web:{session.account.id}",
+                measure,
+                limits=limits or None,
             )
         except (PlanError, ValueError, MeasurementError):
             raise web.HTTPSeeOther(f"/consult/{consult.id}?probleem=actie#plan") from None

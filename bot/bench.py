@@ -46,7 +46,15 @@ def bench_nlp(settings: Settings, repeat: int = 30) -> str:
     bare = spacy.blank("nl")
     bare_startup = time.perf_counter() - start
 
-    agenda = AgendaService(None, catalog, settings.zone, settings.low_score_threshold, lambda: analyzer)  # type: ignore[arg-type]
+    # Only building and rendering is measured: no database, so no repository and no reminders.
+    agenda = AgendaService(
+        None,  # type: ignore[arg-type]
+        catalog,
+        settings.zone,
+        settings.low_score_threshold,
+        lambda: analyzer,
+        None,  # type: ignore[arg-type]
+    )
     consult = Consult(1, 1, 1, None, datetime(2026, 12, 1, 13, 30, tzinfo=UTC), "ready", None)
 
     def full() -> None:
@@ -121,7 +129,7 @@ async def bench_reminders(settings: Settings, patients: int) -> str:
         outbox = app.attach_channel(TelegramChannel(bot))
 
         async def render(item: OutboxItem) -> list[OutMessage]:
-            return [OutMessage(f"Tijd voor uw actie ({item.payload['n']}).")]
+            return [OutMessage(f"{app.catalog.t('reminder.discreet_action')} ({item.payload['n']})")]
 
         outbox.register("bench", render)
         now = app.clock.now()

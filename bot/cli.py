@@ -296,8 +296,8 @@ async def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
             else:
                 for goal in await app.plans.goals(args.patient, with_history=args.history):
                     mark = " (ended)" if goal.ended else ""
-                    follow = f", follow-up {goal.follow_up_on}" if goal.follow_up_on else ""
-                    print(f"goal {goal.id}{mark}: {goal.text}{follow}")
+                    until = f", follow-up {goal.follow_up_on}" if goal.follow_up_on else ""
+                    print(f"goal {goal.id}{mark}: {goal.text}{until}")
                     if goal.teachback:
                         print(f'  in their own words: "{goal.teachback}"')
                     for a in goal.actions:

@@ -155,14 +155,14 @@ class AgendaService:
             for topic in analysis.topics:
                 if not topic.present or topic.domain not in dims:
                     continue
-                view = dims[topic.domain]
+                dim_view = dims[topic.domain]
                 if topic.theme:
                     label = self.catalog.theme(topic.theme).label
-                    if label not in view.themes:
-                        view.themes.append(label)
+                    if label not in dim_view.themes:
+                        dim_view.themes.append(label)
                 quote = _quote(topic.sentence)
-                if all(quote != t.quote for t in view.topics) and quote != view.own_words:
-                    view.topics.append(TopicView(topic.text, quote))
+                if all(quote != t.quote for t in dim_view.topics) and quote != dim_view.own_words:
+                    dim_view.topics.append(TopicView(topic.text, quote))
         view = AgendaView(
             consult_id=consult.id,
             when=self.when(consult),

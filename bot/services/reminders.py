@@ -259,11 +259,11 @@ class ReminderService:
             return await self._snooze(patient, r, op[2:], now)
         if op.startswith("w:") and op[2:] in REVIEW_ANSWERS:
             await self.reminders.answer(r.id, now, status="done", value=op[2:])
-            buttons = (
+            choices = (
                 (Button(t("reminder.buttons.keep"), data(r.id, "keep")),),
                 (Button(t("reminder.buttons.other_time"), data(r.id, "retime")),),
             )
-            return self._to(patient, [OutMessage(t("reminder.adjust"), buttons)])
+            return self._to(patient, [OutMessage(t("reminder.adjust"), choices)])
         if op == "keep":
             return self._reply(patient, "reminder.keep")
         if op == "retime":

@@ -70,13 +70,14 @@ def _items(engine: FlowEngine) -> list[tuple[Step, dict[str, Any]]]:
 
 
 def questionnaire(engine: FlowEngine) -> dict[str, Any]:
+    t = engine.catalog.t
     return {
         "resourceType": "Questionnaire",
         "id": "voorgesprek-intake",
         "url": f"{SYSTEM}/Questionnaire/voorgesprek-intake",
         "version": str(engine.definition.get("version", 1)),
         "name": "VoorgesprekIntake",
-        "title": "Voorgesprek: zes levensgebieden (door de patiënt ingevuld)",
+        "title": t("web.fhir.questionnaire_title"),
         "status": "active",
         "item": [item for _, item in _items(engine)],
     }
@@ -176,7 +177,7 @@ def plan_resources(catalog: Catalog, goals: list[GoalView], patient_ref: str) ->
         if goal.follow_up_on:
             resource["target"] = [{"dueDate": goal.follow_up_on.isoformat()}]
         if goal.teachback:
-            resource["note"] = [{"text": f"In eigen woorden: {goal.teachback}"}]
+            resource["note"] = [{"text": catalog.t("web.fhir.own_words", text=goal.teachback)}]
         resources.append(resource)
         goal_refs.append({"reference": f"Goal/{goal_id}"})
         for action in goal.actions:
@@ -209,7 +210,7 @@ def plan_resources(catalog: Catalog, goals: list[GoalView], patient_ref: str) ->
                 "id": "careplan",
                 "status": "active",
                 "intent": "plan",
-                "title": "Individueel zorgplan",
+                "title": catalog.t("web.fhir.careplan_title"),
                 "subject": {"reference": patient_ref},
                 "goal": goal_refs,
                 "activity": activities,

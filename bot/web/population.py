@@ -37,7 +37,7 @@ def _safe(count: int) -> int | None:
 async def population(app: App, practice_id: int) -> Population:
     consults = await app.repo.practice_consults(practice_id)
     latest: dict[int, int] = {}
-    status = Counter()
+    status: Counter[str] = Counter()
     for c in consults:
         if c.status == "erased":
             continue

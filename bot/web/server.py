@@ -399,7 +399,7 @@ class WebApp:
         reminders = await self.app.reminders.reminders.of_patient(
             consult.patient_id, consults[0].scheduled_at - timedelta(days=366), self.app.clock.now()
         )
-        events = [
+        events: list[tuple[datetime, str, str | None]] = [
             (
                 c.scheduled_at,
                 self.catalog.t(
@@ -435,7 +435,8 @@ class WebApp:
         form = await request.post()
         zone = self.app.settings.zone
         try:
-            at = datetime.fromisoformat(f"{form.get('date')}T{form.get('time')}").replace(tzinfo=zone)
+            day, hour = str(form.get("date", "")), str(form.get("time", ""))
+            at = datetime.fromisoformat(f"{day}T{hour}").replace(tzinfo=zone)
             invite = await self.app.invites.invite_patient(
                 session.account.practice_id,
                 at,

@@ -42,6 +42,13 @@ NOT_PATIENT = (
     "safety.route_names",
     "web.",
 )
+# ... except what a patient reads on paper: the printed invite from the web app.
+PATIENT_WEB = (
+    "web.invite.print_title",
+    "web.invite.print_when",
+    "web.invite.print_help",
+    "web.invite.expires",
+)
 
 _JINJA_EXPR = re.compile(r"\{\{.*?\}\}")
 _JINJA_TAG = re.compile(r"\{[%#].*?[%#]\}", re.S)
@@ -90,7 +97,7 @@ def patient_texts(catalog: Catalog) -> Iterator[Text]:
         if isinstance(node, dict):
             for k, v in node.items():
                 yield from walk(v, f"{key}.{k}" if key else str(k))
-        elif isinstance(node, str) and not key.startswith(NOT_PATIENT):
+        elif isinstance(node, str) and (key in PATIENT_WEB or not key.startswith(NOT_PATIENT)):
             yield Text("messages.yaml", key, node)
 
     yield from walk(catalog.messages, "")

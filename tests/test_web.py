@@ -433,3 +433,18 @@ def test_spider_web_and_response_checks_unit() -> None:
         "unknown linkId x",
         "required a not answered",
     ]
+
+
+async def test_many_failures_from_one_address_are_slowed_down(
+    app: App, clock: FrozenClock, client: TestClient
+) -> None:
+    await seed(app, clock)
+    for i in range(20):  # different usernames: the per-account lockout alone would not stop this
+        token = await csrf_of(client, "/login")
+        response = await client.post("/login", data={"csrf": token, "username": f"u{i}", "password": "x"})
+        assert response.status == 401
+    token = await csrf_of(client, "/login")
+    response = await client.post("/login", data={"csrf": token, "username": "anna", "password": PASSWORD})
+    assert response.status == 429 and "Te veel mislukte pogingen" in await response.text()
+    clock.advance(timedelta(minutes=16))
+    await log_in(client, clock)

@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 COOKIE = "vg_session"
 PRE_COOKIE = "vg_pre"  # double-submit CSRF token for the log-in form (no session yet)
 PUBLIC = ("/login", "/static/", "/favicon.ico")
+IP_MAX_FAILURES = 20
+IP_WINDOW = timedelta(minutes=15)
 STATIC = Path(__file__).with_name("static")
 SESSION = web.RequestKey("session", Session)
 PRE_CSRF = web.RequestKey("pre_csrf", str)
@@ -60,6 +62,8 @@ class WebApp:
         self.auth = WebAuth(self.repo, app.clock)
         self.catalog = app.catalog
         self.secure = bool(app.settings.web_base_url and app.settings.web_base_url.startswith("https://"))
+        # Failed log-ins per client address (on top of the per-account lockout in WebAuth).
+        self.failures: dict[str, list[datetime]] = {}
         kaart = app.settings.sociale_kaart_file or app.settings.content_dir / "sociale_kaart.yaml"
         self.social_map = SocialMap.load(kaart, app.catalog)
 
@@ -143,12 +147,25 @@ class WebApp:
         self.set_cookie(response, PRE_COOKIE, pre)
         return response
 
+    def _throttled(self, request: web.Request) -> bool:
+        """Too many failed log-ins from this address in the last ``IP_WINDOW``."""
+        now = self.app.clock.now()
+        recent = [t for t in self.failures.get(request.remote or "", []) if now - t < IP_WINDOW]
+        self.failures[request.remote or ""] = recent
+        return len(recent) >= IP_MAX_FAILURES
+
+    def _failed(self, request: web.Request) -> None:
+        self.failures.setdefault(request.remote or "", []).append(self.app.clock.now())
+
     async def login(self, request: web.Request) -> web.StreamResponse:
+        if self._throttled(request):
+            return self.error(request, 429, "web.login.slow_down")
         form = await request.post()
         account, outcome = await self.auth.check_password(
             str(form.get("username", "")), str(form.get("password", ""))
         )
         if account is None:
+            self._failed(request)
             pre = secrets.token_urlsafe(24)
             request[PRE_CSRF] = pre
             key = "web.login.locked" if outcome == "locked" else "web.login.wrong"
@@ -178,8 +195,11 @@ class WebApp:
         session: Session | None = request.get(SESSION)
         if session is None:
             raise web.HTTPSeeOther("/login")
+        if self._throttled(request):
+            return self.error(request, 429, "web.login.slow_down")
         form = await request.post()
         if not await self.auth.verify_totp(session, str(form.get("code", ""))):
+            self._failed(request)
             account = await self.repo.account(session.account.id)
             locked = bool(account and account["locked_until"])
             return await self.totp_form(

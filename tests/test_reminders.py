@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.app import App, build_app
+from bot.app import App
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.testing.fake_telegram import FakeTelegram, SentMessage
@@ -24,22 +23,9 @@ AMS = Settings(_env_file=None).zone
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(settings: Settings) -> Settings:
     # Fast sends in tests: the per-chat limit of Telegram is exercised in test_outbox and the benchmark.
-    return Settings(
-        _env_file=None,
-        database_path=tmp_path / "r.sqlite3",
-        bot_token="123456:TEST-token-for-the-fake-api",
-        send_rate_per_chat_per_second=1000,
-        send_rate_per_second=1000,
-    )
-
-
-@pytest.fixture
-async def app(settings: Settings, clock: FrozenClock) -> Any:
-    application = await build_app(settings, clock)
-    yield application
-    await application.close()
+    return settings.model_copy(update={"send_rate_per_chat_per_second": 1000, "send_rate_per_second": 1000})
 
 
 async def people(h: Harness, clock: FrozenClock, *, intake: bool = True) -> dict[str, Any]:
@@ -448,7 +434,12 @@ async def test_poh_reads_and_changes_the_plan_in_telegram(
     shown = core.last_to(POH).text
     assert "Weer fietsen naar de markt" in shown and "(meting)" in shown
     action = int(shown.split("Actie ")[1].split(":")[0])
-    for bad in ("/actie", f"/actie {goal} 25:00 dagelijks Iets", "/doel 999 Iets", "/stopactie x", "/plan"):
+    bad_commands = (
+        "/actie",
+        f"/actie {goal} 25:00 dagelijks Iets",
+        f"/actie {goal} 08:00 dagelijks +suiker Iets",
+    )
+    for bad in (*bad_commands, "/doel 999 Iets", "/stopactie x", "/plan"):
         await harness.say(POH, bad)
         assert "Typ /" in core.last_to(POH).text
     await harness.say(POH, f"/stopactie {action}")

@@ -65,6 +65,8 @@ class ActionProgress:
     streak: int = 0  # not done or missed in a row, up to the latest answer
     barriers: list[str] = field(default_factory=list)  # "Vergeten (2x)"
     trend: str | None = None  # "135/85 → 150/95 (4 metingen)"
+    measurement: str | None = None
+    values: list[list[float]] = field(default_factory=list)  # the measured values, oldest first
 
     @property
     def total(self) -> int:
@@ -246,7 +248,6 @@ class AgendaService:
         goals: dict[int, GoalProgress] = {}
         actions: dict[tuple[int, str], ActionProgress] = {}
         barriers: dict[tuple[int, str], Counter[str]] = {}
-        values: dict[tuple[int, str], list[Any]] = {}
         t = self.catalog.t
         for r in await self.reminders.of_patient(patient_id, since, until):
             goal = goals.setdefault(r.goal_id, GoalProgress(r.goal_text))
@@ -266,13 +267,13 @@ class AgendaService:
             if r.barrier:
                 barriers.setdefault(key, Counter())[t(f"reminder.barriers.{r.barrier}")] += 1
             if r.measurement and isinstance(r.value, list):
-                values.setdefault(key, []).append((r.measurement, r.value))
+                action.measurement = r.measurement
+                action.values.append(r.value)
         for key, action in actions.items():
             action.barriers = [f"{label} ({n}x)" for label, n in barriers.get(key, Counter()).most_common()]
-            series = values.get(key)
-            if series:
-                kind = series[0][0]
-                first, last = show(kind, series[0][1]), show(kind, series[-1][1])
+            if action.measurement and action.values:
+                kind, series = action.measurement, action.values
+                first, last = show(kind, series[0]), show(kind, series[-1])
                 action.trend = t(
                     "agenda.trend", name=t(f"measure.names.{kind}"), first=first, last=last, n=len(series)
                 )

@@ -19,10 +19,6 @@ log = logging.getLogger(__name__)
 AGENDA_PREFIX = "ag:"
 
 
-MEASURE_WORDS = {"bloeddruk": "blood_pressure", "gewicht": "weight", "stappen": "steps", "pijn": "pain"}
-MEASURE_WORDS["bloedsuiker"] = "glucose"
-
-
 class ClinicianService:
     def __init__(
         self,
@@ -138,7 +134,7 @@ class ClinicianService:
             if name == "invite_plan":
                 return await self._invite_plan(clinician, consult, patient)
             return await self._show_plan(clinician, consult, patient)
-        except (PlanError, ValueError, IndexError):
+        except (PlanError, ValueError, LookupError):  # LookupError: a missing word or unknown +meting
             return self._note(clinician, f"clinician.plan.usage_{name}")
 
     async def _show_plan(self, clinician: Clinician, consult: Consult, patient: Patient) -> Reply:
@@ -166,7 +162,9 @@ class ClinicianService:
             raise PlanError("no such goal")
         measurement = None
         if rest and rest[0].startswith("+"):
-            measurement = MEASURE_WORDS[rest.pop(0)[1:].casefold()]
+            # "+bloeddruk": the measurement by its Dutch name, as the patient sees it.
+            names = {str(v): k for k, v in self.catalog.raw("measure.names").items()}
+            measurement = names[rest.pop(0)[1:].casefold()]
         what = " ".join(rest)
         today = self.clock.now().astimezone(self.agenda.zone).date()
         schedule = self._schedule(days, time.fromisoformat(at), today)

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from bot.app import App
 from bot.flows.engine import FlowEngine
+from bot.services.agenda import AgendaView
 from bot.services.invites import InviteError
 from bot.services.measurements import MeasurementError, show
 from bot.services.measurements import parse as parse_measurement
@@ -266,7 +267,7 @@ class WebApp:
         t = self.catalog.t
         chart = spider_web(axes, t("web.agenda.chart_title"), t("web.agenda.now"), t("web.agenda.before"))
         goals = await self.app.plans.goals(consult.patient_id)
-        trends = await self._trends(consult)
+        trends = self._trends(view)
         by_label = {t.label: t.id for t in self.catalog.themes}
         suggestions = self.social_map.suggest({by_label[x] for x in view.all_themes if x in by_label})
         await self.audit(request, "view_agenda", consult)
@@ -287,20 +288,16 @@ class WebApp:
             suggestions=[(r, [self.catalog.theme(t).label for t in m]) for r, m in suggestions],
         )
 
-    async def _trends(self, consult: Consult) -> list[dict[str, Any]]:
-        since = consult.scheduled_at - timedelta(days=366)
-        series: dict[str, list[float]] = {}
-        for r in await self.app.reminders.reminders.of_patient(
-            consult.patient_id, since, self.app.clock.now()
-        ):
-            if r.measurement and isinstance(r.value, list) and r.value:
-                series.setdefault(r.measurement, []).append(float(r.value[0]))
+    def _trends(self, view: AgendaView) -> list[dict[str, Any]]:
+        """A small chart per measured action, from the agenda's own progress figures."""
         out = []
-        for kind, values in series.items():
-            name = self.catalog.t(f"measure.names.{kind}")
-            out.append(
-                {"name": name, "svg": trend_line(values, name), "last": values[-1], "count": len(values)}
-            )
+        for goal in view.progress:
+            for action in goal.actions:
+                if action.measurement and action.values:
+                    name = self.catalog.t(f"measure.names.{action.measurement}")
+                    line = trend_line([float(v[0]) for v in action.values], name)
+                    last = show(action.measurement, action.values[-1])
+                    out.append({"name": name, "svg": line, "last": last, "count": len(action.values)})
         return out
 
     async def soep(self, request: web.Request) -> web.Response:

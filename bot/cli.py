@@ -14,6 +14,9 @@ from bot.app import App, build_app, setup_logging
 from bot.config import Settings
 from bot.services.invites import InviteError, deep_link
 
+# The labelled evaluation sets live with the tests (a checkout, not an installed wheel).
+EVAL_DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+
 Action = Callable[[argparse.Namespace, Settings], Awaitable[int]]
 
 
@@ -352,15 +355,37 @@ async def cmd_nlp_analyze(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_nlp_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from bot.content import Catalog
     from bot.nlp.analyzer import Analyzer
-    from bot.nlp.evaluate import evaluate, format_report, load
-
-    report = evaluate(
-        Analyzer(settings.content_dir),
-        load(args.file),
-        [d.id for d in Catalog(settings.content_dir).dimensions],
+    from bot.nlp.evaluate import (
+        HELD_OUT,
+        PH_TARGET,
+        evaluate,
+        evaluate_ph,
+        evaluate_safety,
+        format_ph,
+        format_report,
+        format_safety,
+        load,
     )
-    print(format_report(report, show_misses=not args.quiet))
-    return 0 if report.passed() else 1
+
+    analyzer = Analyzer(settings.content_dir)
+    show = not args.quiet
+    safety = {
+        "dev": evaluate_safety(analyzer, load(args.safety_dev)),
+        HELD_OUT: evaluate_safety(analyzer, load(args.safety_heldout)),
+    }
+    print("== Safety net (held-out: written before tuning, frozen) ==")
+    print(format_safety(safety, show_misses=show))
+    ph = {
+        "dev": evaluate_ph(analyzer, load(args.ph_dev)),
+        HELD_OUT: evaluate_ph(analyzer, load(args.ph_heldout)),
+    }
+    print("\n== Positive Health statements ==")
+    print(format_ph(ph, show_misses=show))
+    report = evaluate(analyzer, load(args.file), [d.id for d in Catalog(settings.content_dir).dimensions])
+    print(f"\n== Domains, themes and context ({args.file}) ==")
+    print(format_report(report, show_misses=show))
+    passed = report.passed() and safety[HELD_OUT].passed() and ph[HELD_OUT].tagged.value >= PH_TARGET
+    return 0 if passed else 1
 
 
 async def cmd_lint_content(args: argparse.Namespace, settings: Settings) -> int:
@@ -493,8 +518,22 @@ def build_parser() -> argparse.ArgumentParser:
     nsub = nlp.add_subparsers(dest="nlp_command", required=True, metavar="ACTION")
     p = nsub.add_parser("analyze", help="read Dutch lines on stdin, write one JSON object per line")
     p.set_defaults(action=cmd_nlp_analyze)
-    p = nsub.add_parser("evaluate", help="precision/recall/F1 on a labelled set; exit 1 below target")
-    p.add_argument("--file", type=Path, default=Path("tests/data/nlp_eval.yaml"), help="labelled YAML set")
+    p = nsub.add_parser(
+        "evaluate",
+        help="safety net per kind and tier, Positive Health tagging and domains, dev and held-out side by "
+        "side; exit 1 when a held-out figure is below target",
+    )
+    p.add_argument(
+        "--file", type=Path, default=EVAL_DATA / "nlp_eval.yaml", help="domains/themes/context set"
+    )
+    p.add_argument("--safety-dev", type=Path, default=EVAL_DATA / "safety_dev.yaml", help="safety tuning set")
+    p.add_argument(
+        "--safety-heldout", type=Path, default=EVAL_DATA / "safety_heldout.yaml", help="frozen safety set"
+    )
+    p.add_argument(
+        "--ph-dev", type=Path, default=EVAL_DATA / "ph_dev.yaml", help="Positive Health tuning set"
+    )
+    p.add_argument("--ph-heldout", type=Path, default=EVAL_DATA / "ph_heldout.yaml", help="frozen PH set")
     p.add_argument("--quiet", action="store_true", help="leave out the list of misses")
     p.set_defaults(action=cmd_nlp_evaluate)
 

@@ -120,7 +120,7 @@ async def test_cli_analyze_writes_json_lines(tmp_path: Path) -> None:
     assert code == 0, err
     rows = [json.loads(line) for line in out.splitlines()]
     assert len(rows) == 2
-    assert set(rows[0]) == {"text", "domains", "themes", "topics", "red_flags"}
+    assert set(rows[0]) == {"text", "domains", "themes", "topics", "red_flags", "checks", "safety"}
     assert rows[0]["topics"][0] == {
         "text": "Koorts",
         "lemma": "koorts",

@@ -3,17 +3,16 @@
 Pipeline: spaCy ``blank("nl")`` tokeniser + sentencizer (abbreviations stay whole) ->
 spelling normalisation (``lexicon/spelling.yaml``) -> lemmas (simplemma; spaCy's blank Dutch
 pipeline has no lemma tables) -> lexicon matching (``lexicon/domains.yaml``) -> ConText-style
-context rules (``lexicon/context.yaml``). Red flags (``lexicon/redflags.yaml``) are a separate
-layer on the normalised text: no negation rule ever touches them.
+context rules (``lexicon/context.yaml``). The crisis safety net (``lexicon/safety.yaml``,
+``bot/nlp/safety.py``) is a separate layer on the same sentences: no negation rule ever touches it.
 
 No aiogram or database imports here. Everything Dutch is data in ``content/nl/lexicon/``.
 """
 
 from __future__ import annotations
 
-import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +23,7 @@ import spacy
 import yaml
 
 from bot.content import DEFAULT_CONTENT_DIR
+from bot.nlp.safety import NONE, SafeTok, SafetyLexicon, SafetyMatcher, SafetyResult
 
 CONTEXT_TYPES = ("negated", "historical", "hypothetical", "other_person")
 
@@ -38,29 +38,6 @@ def lemma(word: str) -> str:
 
 def strip_accents(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-
-
-def edit_distance_at_most_one(a: str, b: str) -> bool:
-    if a == b:
-        return True
-    if abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) > len(b):
-        a, b = b, a
-    i = j = 0
-    edits = 0
-    while i < len(a) and j < len(b):
-        if a[i] == b[j]:
-            i += 1
-            j += 1
-            continue
-        edits += 1
-        if edits > 1:
-            return False
-        if len(a) == len(b):
-            i += 1
-        j += 1
-    return edits + (len(b) - j) + (len(a) - i) <= 1
 
 
 @dataclass
@@ -88,7 +65,22 @@ class Analysis:
     domains: list[str] = field(default_factory=list)
     themes: list[str] = field(default_factory=list)
     topics: list[Topic] = field(default_factory=list)
-    red_flags: list[str] = field(default_factory=list)
+    red_flags: list[str] = field(default_factory=list)  # kinds routed at once
+    checks: list[str] = field(default_factory=list)  # kinds to ask one direct question about
+    safety: str = NONE  # "route", "check" or "none"
+
+    def main_domains(self, top: int = 2) -> list[str]:
+        """The dimensions the words weigh most on (a word's own dimension 1, a side dimension 0.5),
+        strongest first, ties in order of appearance."""
+        score: dict[str, float] = {}
+        for topic in self.topics:
+            weight = float(len(topic.lemma.split()))  # "zin in de dag" says more than "dag"
+            if topic.domain:
+                score[topic.domain] = score.get(topic.domain, 0.0) + weight
+            for other in topic.also_domains:
+                score[other] = score.get(other, 0.0) + weight / 2
+        order = {d: i for i, d in enumerate(self.domains)}
+        return sorted(score, key=lambda d: (-score[d], order.get(d, len(order))))[:top]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -100,6 +92,8 @@ class Analysis:
                 for t in self.topics
             ],
             "red_flags": self.red_flags,
+            "checks": self.checks,
+            "safety": self.safety,
         }
 
 
@@ -160,15 +154,7 @@ class Lexicon:
                 self.triggers.setdefault(trig.lemmas[0], []).append(trig)
         self.terminators = {self.lemmas_of(t)[0] if t.isalpha() else t for t in context["terminators"]}
         self.pseudo = [self.lemmas_of(p) for p in context["pseudo"]]
-        flags = load("redflags.yaml")
-        self.fuzzy: list[str] = [strip_accents(w.lower()) for w in flags.get("fuzzy", [])]
-        self.flags: dict[str, dict[str, Any]] = {}
-        for flag, spec in flags["flags"].items():
-            self.flags[flag] = {
-                "route": spec["route"],
-                "patterns": [re.compile(p) for p in spec["patterns"]],
-                "exclude": [re.compile(p) for p in spec.get("exclude", [])],
-            }
+        self.safety = SafetyLexicon(folder / "safety.yaml")
 
     def normalise_word(self, word: str) -> str:
         low = word.lower().replace("’", "'")
@@ -198,15 +184,18 @@ class Analyzer:
         self.lexicon = Lexicon(content_dir / "lexicon")
         self.nlp = spacy.blank("nl")
         self.nlp.add_pipe("sentencizer")
+        particles = self.lexicon.safety.particles
+        self.safety_matcher = SafetyMatcher(self.lexicon.safety, lemma, particles)
 
     # -- the public API -------------------------------------------------------------------
     def analyze(self, text: str) -> Analysis:
         result = Analysis(text=text)
-        lines = [line for line in text.splitlines() if line.strip()]  # a new line is a new sentence
-        for doc in self.nlp.pipe(lines):
-            for sent in doc.sents:
-                result.topics += self._topics(self._tokens(sent), sent.text.strip())
-        result.red_flags = self.red_flags(text)
+        safe_sentences = []
+        for sent in self._sentences(text):
+            result.topics += self._topics(self._tokens(sent), sent.text.strip())
+            safe_sentences.append(self._safe_tokens(sent))
+        safety = self.safety_matcher.assess(safe_sentences)
+        result.red_flags, result.checks, result.safety = safety.route, safety.check, safety.level
         seen_domains: dict[str, None] = {}
         seen_themes: dict[str, None] = {}
         for topic in result.topics:
@@ -219,32 +208,33 @@ class Analyzer:
         result.themes = list(seen_themes)
         return result
 
+    def assess(self, text: str) -> SafetyResult:
+        """The safety net alone: kinds to route at once and kinds to ask about first."""
+        return self.safety_matcher.assess([self._safe_tokens(s) for s in self._sentences(text)])
+
     def red_flags(self, text: str) -> list[str]:
-        """Flags found anywhere in the text. Only reviewed benign idioms (``exclude``) are blanked."""
-        norm = self.normalised_text(text)
-        found = []
-        for flag, spec in self.lexicon.flags.items():
-            masked = norm
-            for pattern in spec["exclude"]:
-                masked = pattern.sub(lambda m: " " * len(m.group(0)), masked)
-            if any(p.search(masked) for p in spec["patterns"]):
-                found.append(flag)
-        return found
+        """Kinds to route at once (the ``route`` tier of :meth:`assess`)."""
+        return self.assess(text).route
 
     def route(self, flag: str) -> str:
-        return str(self.lexicon.flags[flag]["route"])
-
-    def normalised_text(self, text: str) -> str:
-        """Lower case, accents off, informal spelling fixed, near-misses of key words repaired."""
-        words = []
-        for raw in re.findall(r"[\w'’]+|[.!?,;]", strip_accents(text.lower())):
-            for word in self.lexicon.normalise_word(raw).split():
-                if len(word) >= 7 and word not in self.lexicon.fuzzy:
-                    word = next((k for k in self.lexicon.fuzzy if edit_distance_at_most_one(word, k)), word)
-                words.append(word)
-        return " ".join(words)
+        return self.lexicon.safety.routes[flag]
 
     # -- internals --------------------------------------------------------------------------
+    def _sentences(self, text: str) -> Iterator[Any]:
+        lines = [line for line in text.splitlines() if line.strip()]  # a new line is a new sentence
+        for doc in self.nlp.pipe(lines):
+            yield from doc.sents
+
+    def _safe_tokens(self, sent: Any) -> list[SafeTok]:
+        """Lower case, accents off, chat spelling put right; each word with its lemma and keys."""
+        toks = []
+        for token in sent:
+            if token.is_space or token.is_punct:
+                continue
+            for word in self.lexicon.normalise_word(strip_accents(token.text)).split():
+                toks.append(self.safety_matcher.token(word))
+        return toks
+
     def _tokens(self, sent: Any) -> list[_Tok]:
         toks = []
         for token in sent:

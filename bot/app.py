@@ -102,7 +102,9 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
         repo, catalog, settings.zone, settings.low_score_threshold, analyzer, reminder_repo
     )
     agenda.web_base_url = settings.web_base_url
-    safety = SafetyService(repo, analyzer, catalog, clock, agenda.when)
+    safety = SafetyService(
+        repo, analyzer, catalog, clock, agenda.when, check_minutes=settings.safety_check_minutes
+    )
     plans = PlanService(PlanRepository(db), clock, settings.zone, settings.quiet)
     locks = KeyedLocks()
     reminders = ReminderService(

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Ask the patient to make their plan this long after the consult; 0 = off.",
     )
+    safety_check_minutes: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Risk words get one direct yes/no question; unanswered this long: the POH is told.",
+    )
     signal_rules_file: Path | None = Field(default=None, description="Practice signalling rules (YAML).")
     simulated_clock_start: datetime | None = Field(
         default=None, description="Demos and tests only: the bot's clock starts at this moment..."

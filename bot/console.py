@@ -23,6 +23,7 @@ from bot.config import Settings
 from bot.flows.engine import DECLINED, DONE
 from bot.flows.model import Button, Choice, OutMessage, Text
 from bot.services.patients import ERASE_NO, ERASE_YES
+from bot.services.safety import CHECK_PREFIX
 
 DEMO_USER = 1000001
 HINT = (
@@ -87,6 +88,8 @@ async def _step(app: App, channel: ConsoleChannel, patient_id: int, line: str) -
     if command is not None:
         return await app.patients.command(patient, PATIENT_COMMANDS.get(command[0], "unknown"), text=line)
     button = channel.tap(line)
+    if button is not None and button.value.startswith(CHECK_PREFIX):
+        return await app.patients.answer_check(patient, button.value)
     if button is not None and button.value in (ERASE_YES, ERASE_NO):
         return await app.patients.erase(patient, confirmed=button.value == ERASE_YES)
     if button is not None and channel.seq is not None:

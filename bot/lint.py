@@ -39,6 +39,7 @@ NOT_PATIENT = (
     "demo.",
     "agenda.",
     "safety.flags",
+    "safety.check_answers",
     "safety.route_names",
     "web.",
 )

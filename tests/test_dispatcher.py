@@ -487,7 +487,7 @@ async def test_crisis_where_a_button_is_expected_and_under_negation(
     await harness.pump()
     assert "Veilig Thuis" in core.to_chat(PATIENT)[-3].text
     flags = await harness.app.repo.safety_flags(1)
-    assert flags == ["self_harm", "violence"]
+    assert set(flags) == {"self_harm", "suicide", "violence"}  # "mezelf iets aandoen": both, both 113
 
 
 async def test_crisis_from_a_stranger_gets_the_route(harness: Harness, core: FakeTelegram) -> None:

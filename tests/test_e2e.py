@@ -281,3 +281,59 @@ async def test_crisis_path_end_to_end(tmp_path: Path, fake: tuple[FakeTelegram, 
             await bot.wait()
     log = (tmp_path / "bot.log").read_text()
     assert "red flag(s) violence" in log and "slaat" not in log and str(PATIENT) not in log
+
+
+async def test_check_tier_end_to_end(tmp_path: Path, fake: tuple[FakeTelegram, FakeBotAPIServer]) -> None:
+    """Risk words without a clear statement: one direct question over HTTP. "Nee" goes on and the
+    agenda shows the question and the answer; a typed "ja" to the next one gives the route at once."""
+    core, server = fake
+    env = bot_env(tmp_path, core, server)
+    poh_token, patient_token = await setup_practice(env, tmp_path, core)
+    bot = BotProcess(env, tmp_path, tmp_path / "bot.log")
+    await bot.start()
+    try:
+        core.user_sends(POH, f"/start {poh_token}")
+        await core.wait_sent(POH, 1, timeout=30)
+        core.user_sends(PATIENT, f"/start {patient_token}")
+        await core.wait_sent(PATIENT, 1)
+        core.user_taps(PATIENT, core.last_question(PATIENT), "Ja, ik doe mee")
+        await core.wait_sent(PATIENT, 2)
+        core.user_sends(PATIENT, "Ik ben het leven zat")  # what matters: a check, no alarm
+        await core.wait_sent(PATIENT, 3)
+        question = core.last_to(PATIENT)
+        assert "zelfmoord" in question.text and [label for label, _ in question.buttons] == ["Ja", "Nee"]
+        core.user_taps(PATIENT, question, "Nee")
+        await core.wait_sent(PATIENT, 5)
+        thanks, next_question = core.to_chat(PATIENT)[3:5]
+        assert "Dank u" in thanks.text and "(1 van 6)" in next_question.text
+        poh_before = len(core.to_chat(POH))
+
+        core.user_sends(PATIENT, "ik heb al een tijdje pillen gespaard")  # text where a button is expected
+        await core.wait_sent(PATIENT, 6)
+        assert "zelfmoord" in core.last_to(PATIENT).text
+        core.user_sends(PATIENT, "ja")  # typed, not tapped
+        alert = await core.wait_for(lambda: [m for m in core.to_chat(POH)[poh_before:] if "⚠️" in m.text])
+        await core.wait_sent(PATIENT, 9)
+        route, told, go_on = core.to_chat(PATIENT)[6:9]
+        assert "113" in route.text and "seintje" in told.text and "verder met de vragen" in go_on.text
+        assert "gedachten aan zelfdoding" in alert[0].text and "gespaard" not in alert[0].text
+
+        core.user_sends(POH, "/agenda")
+        await core.wait_for(lambda: core.last_to(POH).buttons)
+        core.user_taps(POH, core.last_to(POH), "#1")
+        agenda = await core.wait_for(lambda: [m for m in core.to_chat(POH) if "Agenda voorgesprek" in m.text])
+        assert "Direct gevraagd naar: gedachten aan zelfdoding · antwoord: nee" in agenda[0].text
+        assert (
+            "Direct gevraagd naar: gedachten aan zelfdoding · antwoord: ja, route gegeven" in agenda[0].text
+        )
+        assert "leven zat" not in agenda[0].text.split("Direct gevraagd")[1].splitlines()[0]
+        assert core.errors == []
+        bot.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+        assert await bot.wait() == 0
+    finally:
+        if bot.proc and bot.proc.returncode is None:
+            bot.kill()
+            await bot.wait()
+    log = (tmp_path / "bot.log").read_text()
+    assert "Traceback" not in log and "gespaard" not in log and "leven zat" not in log
+    assert str(PATIENT) not in log

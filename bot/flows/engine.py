@@ -275,6 +275,14 @@ class FlowEngine:
         new = replace(state, hold=True, seq=state.seq + 1)
         return Result(new, self.ask(new, ctx, notes), changed=True)
 
+    def release(
+        self, state: FlowState, ctx: FlowContext, notes: Iterable[str] = (), *, tap: list[Any] | None = None
+    ) -> Result:
+        """Go on after a hold: the current question again, after ``notes``. ``tap`` is the button
+        that did it, so a double tap on it is recognised."""
+        new = replace(state, hold=False, seq=state.seq + 1, last_choice=tap or state.last_choice)
+        return Result(new, self.ask(new, ctx, notes), changed=True)
+
     def ask(self, state: FlowState, ctx: FlowContext, prefix: Iterable[str] = ()) -> list[OutMessage]:
         """The current question (again), after optional short notes."""
         notes = [OutMessage(text=p) for p in prefix]
@@ -338,8 +346,7 @@ class FlowEngine:
     # -- transitions ----------------------------------------------------------------
     def _held(self, state: FlowState, inp: Input, ctx: FlowContext) -> Result:
         if isinstance(inp, Choice) and inp.seq == state.seq and inp.value == CONTINUE:
-            new = replace(state, hold=False, seq=state.seq + 1, last_choice=[state.seq, CONTINUE])
-            return Result(new, self.ask(new, ctx), changed=True)
+            return self.release(state, ctx, tap=[state.seq, CONTINUE])
         if isinstance(inp, Choice) and inp.seq == state.seq and inp.value == WAIT:
             return Result(state, [OutMessage(self.catalog.t("safety.wait"))])
         if isinstance(inp, Choice) and inp.seq != state.seq:

@@ -22,7 +22,7 @@ from bot.nlp.items import split_items
 from bot.render import split_message
 from bot.services.measurements import show
 from bot.storage.reminders import ReminderRepository
-from bot.storage.repo import Consult, Repository
+from bot.storage.repo import Consult, Repository, SafetyCheck
 
 SUMMARY_LINES = 8
 REVIEW_ANSWERS = ("good", "so_so", "bad")
@@ -53,6 +53,14 @@ class DimensionView:
 class FlagView:
     label: str
     route: str
+
+
+@dataclass
+class CheckView:
+    """Risk words that got one direct question, and the patient's answer."""
+
+    label: str
+    answer: str
 
 
 @dataclass
@@ -92,6 +100,7 @@ class AgendaView:
     discuss: list[str]
     what_matters: str | None
     red_flags: list[FlagView] = field(default_factory=list)
+    checks: list[CheckView] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
     previous_when: str | None = None
     progress: list[GoalProgress] = field(default_factory=list)
@@ -145,15 +154,20 @@ class AgendaService:
         patient_name: str | None,
         flags: list[str] | None = None,
         previous: tuple[Consult, dict[str, Any]] | None = None,
+        checks: list[SafetyCheck] | None = None,
     ) -> AgendaView:
         analyzer = self.analyzer()
         dims = {d.id: self._dimension(d.id, answers) for d in self.catalog.dimensions}
         texts = [answers[k] for k in FREE_TEXT_KEYS if answers.get(k)]
         texts += [answers[f"{d}.hard_text"] for d in dims if answers.get(f"{d}.hard_text")]
         found_flags = list(flags or [])
+        asked = [(c.flags, c.answer or "none") for c in checks or []]
         for text in texts:
             analysis = analyzer.analyze(text)
             found_flags += analysis.red_flags
+            unasked = [k for k in analysis.checks if not any(k in kinds for kinds, _ in asked)]
+            if unasked:
+                asked.append((tuple(unasked), "none"))
             for topic in analysis.topics:
                 if not topic.present or topic.domain not in dims:
                     continue
@@ -181,6 +195,13 @@ class AgendaService:
                     self.catalog.t(f"safety.route_names.{analyzer.route(f)}"),
                 )
                 for f in dict.fromkeys(found_flags)
+            ],
+            checks=[
+                CheckView(
+                    ", ".join(self.catalog.t(f"safety.flags.{f}") for f in kinds),
+                    self.catalog.t(f"safety.check_answers.{answer}"),
+                )
+                for kinds, answer in asked
             ],
         )
         if previous is not None:
@@ -238,6 +259,7 @@ class AgendaService:
             name,
             await self.repo.safety_flags(consult_id),
             previous,
+            await self.repo.safety_checks(consult_id),
         )
         since = earlier.scheduled_at if earlier is not None else consult.scheduled_at - timedelta(days=366)
         view.progress = await self.progress(consult.patient_id, since, consult.scheduled_at)

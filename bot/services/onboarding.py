@@ -11,7 +11,7 @@ from bot.flows.model import OutMessage
 from bot.services.clinicians import ClinicianService
 from bot.services.invites import InviteService
 from bot.services.patients import PatientService
-from bot.services.safety import SafetyService
+from bot.services.safety import CheckTap, SafetyService
 from bot.storage.repo import Clinician, Invite, Patient, Repository
 
 log = logging.getLogger(__name__)
@@ -41,9 +41,18 @@ class Onboarding:
 
     def stranger(self, chat_id: int, text: str | None) -> Reply:
         """Someone we do not know. Danger words still get the route at once (no data is kept)."""
-        flags = self.safety.detect(text) if text else []
-        notes = [OutMessage(n) for n in self.safety.notes(flags, practice_told=False)]
+        danger = self.safety.assess(text)
+        notes = [OutMessage(n) for n in self.safety.notes(danger.route, practice_told=False)]
+        if not danger.route and danger.check:
+            notes.append(self.safety.stranger_question(danger.check))
         return Reply(chat_id, [*notes, OutMessage(self.catalog.t("unknown_user"))])
+
+    def stranger_check(self, chat_id: int, data: str) -> Reply:
+        """Someone unknown answers a check question: the route on yes, thanks on no."""
+        tap = CheckTap.parse(data)
+        if tap is None or tap.kind is None:
+            return self._note(chat_id, "unknown_user")
+        return Reply(chat_id, self.safety.stranger_answer(tap))
 
     async def identify(self, user_id: int) -> Clinician | Patient | None:
         clinician = await self.repo.clinician_by_telegram(user_id)

@@ -31,10 +31,11 @@ from bot.flows.model import (
     Text,
     Unsupported,
 )
+from bot.nlp.safety import SafetyResult
 from bot.services.locks import KeyedLocks
 from bot.services.plans import ActionView, PlanService, describe_schedule
 from bot.services.reminders import ReminderService
-from bot.services.safety import SafetyService
+from bot.services.safety import CheckTap, SafetyService
 from bot.storage.repo import Consult, Conversation, OutboxItem, Patient, Repository
 from scheduler.schedules import respect_quiet
 
@@ -184,23 +185,18 @@ class PatientService:
         log.info("%s started for consult %s", flow, consult.id)
         return self._reply(patient, result.messages, seq=result.state.seq)
 
-    async def _safety_notes(
-        self, patient: Patient, consult_id: int | None, flags: list[str]
-    ) -> list[OutMessage]:
-        told = await self.safety.record(patient, consult_id, flags)
-        return [OutMessage(n) for n in self.safety.notes(flags, practice_told=told)]
-
     async def handle(self, patient: Patient, inp: Input, update_id: int | None = None) -> Reply:
+        if isinstance(inp, Text) and (tap := await self.safety.typed_answer(patient, inp.text)) is not None:
+            return await self.answer_check(patient, tap, update_id)
         words = inp.text if isinstance(inp, Text | Unsupported) else None
-        flags = self.safety.detect(words) if words else []
+        danger = self.safety.assess(words)
+        flags = danger.route
         if isinstance(inp, Text):
             # Typed words a reminder waits for (a measurement, what got in the way) go there.
             reply = await self.reminders.text(patient, inp.text, update_id)
             if reply is not None:
-                if flags:
-                    reply.messages[:0] = await self._safety_notes(patient, None, flags)
-                return reply
-        elif isinstance(inp, Unsupported) and inp.kind != "edited" and not flags:
+                return await self._with_safety(reply, patient, None, danger)
+        elif isinstance(inp, Unsupported) and inp.kind != "edited" and not danger:
             key = "bad.voice" if inp.kind == "voice" else "bad.media"
             reply = await self.reminders.reask(patient, self.catalog.t(key))
             if reply is not None:
@@ -210,21 +206,18 @@ class PatientService:
             loaded = await self._load(patient)
             if patient.status == "stopped" or loaded is None:
                 reply = self._note(patient, "stopped" if loaded else "unknown_user")
-                if flags:
-                    reply.messages[:0] = await self._safety_notes(
-                        patient, loaded[1].id if loaded else None, flags
-                    )
-                return reply
+                return await self._with_safety(reply, patient, loaded[1].id if loaded else None, danger)
             conv, consult, state, ctx = loaded
             engine = self.engine_of(conv)
             result = engine.handle(state, inp, ctx)
-            if not (flags or result.changed or conv.paused):
+            if not (danger or result.changed or conv.paused):
                 # Bad input, a re-ask, a double tap: nothing to store, so no write transaction.
                 return self._reply(patient, result.messages, seq=result.state.seq, toast=result.toast)
             async with self.repo.transaction():
+                settled = result.state.step in (DONE, DECLINED) and not result.state.hold
                 if flags:
-                    notes = await self._safety_notes(patient, consult.id, flags)
-                    if result.state.step in (DONE, DECLINED):
+                    notes = await self.safety.route_notes(patient, consult.id, flags)
+                    if settled:
                         # Nothing to pause: the route, then what the flow says anyway.
                         result = Result(
                             result.state, [*notes, *result.messages], result.effects, changed=True
@@ -233,9 +226,55 @@ class PatientService:
                         # Keep whatever the step stored, then stop the flow: the route first.
                         held = engine.hold(result.state, ctx, (m.text for m in notes))
                         result = Result(held.state, held.messages, result.effects, changed=True)
+                elif danger:
+                    if settled or result.state.hold:
+                        # Nothing to pause, or paused already (after a route): only the question.
+                        question = await self.safety.ask(patient, consult.id, danger.check)
+                        result = Result(result.state, [question], result.effects, changed=True)
+                    else:
+                        # Keep what the step stored; the flow waits while the question is open.
+                        held = engine.hold(result.state, ctx, ())
+                        question = await self.safety.ask(patient, consult.id, danger.check, held.state.seq)
+                        result = Result(held.state, [question], result.effects, changed=True)
                 if result.changed or conv.paused:
                     await self._commit(patient, consult, result, update_id, flow=conv.flow)
             return self._reply(patient, result.messages, seq=result.state.seq, toast=result.toast)
+
+    async def _with_safety(
+        self, reply: Reply, patient: Patient, consult_id: int | None, danger: SafetyResult
+    ) -> Reply:
+        """Outside the flow (a reminder's note, after /stop): the route before the reply, or the
+        one question after it (the message with the buttons comes last)."""
+        if danger.route:
+            reply.messages[:0] = await self.safety.route_notes(patient, consult_id, danger.route)
+        elif danger.check:
+            reply.messages.append(await self.safety.ask(patient, consult_id, danger.check))
+        return reply
+
+    async def answer_check(
+        self, patient: Patient, data: str | CheckTap, update_id: int | None = None
+    ) -> Reply:
+        """The patient's yes or no to a check question (a tap's data, or typed). An old tap or a
+        double tap only gets a toast."""
+        tap = CheckTap.parse(data) if isinstance(data, str) else data
+        async with self.locks(patient.id):
+            answered = await self.safety.answer(patient, tap) if tap else None
+            if answered is None:
+                return Reply(patient.telegram_chat_id or 0, [], toast=self.catalog.t("toast.old"))
+            check, notes = answered
+            loaded = await self._load(patient)
+            if loaded is None or check is None:
+                return self._reply(patient, notes)
+            conv, consult, state, ctx = loaded
+            engine = self.engine_of(conv)
+            if state.hold and check.held_seq == state.seq and not (tap and tap.yes):
+                # The question paused the flow and nothing else happened since: go on.
+                result = engine.release(state, ctx, (m.text for m in notes))
+                await self._commit(patient, consult, result, update_id, flow=conv.flow)
+                return self._reply(patient, result.messages, seq=result.state.seq)
+            if state.step in (DONE, DECLINED) and not state.hold:
+                return self._reply(patient, notes)
+            return self._reply(patient, engine.ask(state, ctx, (m.text for m in notes)), seq=state.seq)
 
     async def reask(self, patient: Patient, note: str) -> Reply:
         """A short note, then whatever question waits (a reminder's, or the conversation's)."""
@@ -307,7 +346,7 @@ class PatientService:
     ) -> Reply:
         """Conversation commands: start, resume, pause, help, stop, erase, plan; back and unknown go to
         the flow. ``text`` is the whole message: words after a command are read for safety too."""
-        if text and self.safety.detect(text):
+        if text and self.safety.assess(text):
             return await self.handle(patient, Unsupported("command", text=text), update_id)
         if name in ("back", "unknown"):
             return await self.handle(patient, Command(name), update_id)

@@ -1,21 +1,54 @@
-"""Red flags in anything a patient writes: answer at once with the route, tell the practice.
+"""The crisis safety net in anything a patient writes, in two tiers.
 
-The bot never gives medical advice; it routes (112, huisartsenpost, 113, Veilig Thuis).
-The POH's notice names the kind of flag and the route given, never the patient's words.
+- **route**: a clear emergency. The patient gets the route at once (112, huisartsenpost, 113,
+  Veilig Thuis) and the practice an immediate notice.
+- **check**: risk words without a clear statement. The patient gets one direct yes/no question at
+  once (asking directly is what 113 advises). Yes: the route and the notice. No: thanks, and the
+  agenda shows the question and the answer. No answer within ``check_minutes``: the notice anyway.
+
+The bot never gives medical advice; it routes. The POH's notice names the kind and the route given,
+never the patient's words.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from bot.clock import Clock
 from bot.content import Catalog
-from bot.flows.model import OutMessage
+from bot.flows.model import Button, OutMessage
 from bot.nlp.analyzer import Analyzer
-from bot.storage.repo import OutboxItem, Patient, Repository
+from bot.nlp.safety import SafetyResult, typed_answer
+from bot.storage.repo import OutboxItem, Patient, Repository, SafetyCheck
 
 log = logging.getLogger(__name__)
+
+CHECK_PREFIX = "sc:"
+YES, NO = "y", "n"
+
+
+@dataclass(frozen=True)
+class CheckTap:
+    """A tap on a check question: ``sc:<id>:<y|n>``, or ``sc:0:<kind>:<y|n>`` for someone unknown."""
+
+    check_id: int
+    kind: str | None
+    yes: bool
+
+    @classmethod
+    def parse(cls, data: str) -> CheckTap | None:
+        parts = data.removeprefix(CHECK_PREFIX).split(":")
+        try:
+            if len(parts) == 2 and parts[1] in (YES, NO):
+                return cls(int(parts[0]), None, parts[1] == YES)
+            if len(parts) == 3 and parts[0] == "0" and parts[2] in (YES, NO):
+                return cls(0, parts[1], parts[2] == YES)
+        except ValueError:
+            return None
+        return None
 
 
 class SafetyService:
@@ -26,21 +59,24 @@ class SafetyService:
         catalog: Catalog,
         clock: Clock,
         when: Callable[..., str],
+        *,
+        check_minutes: float = 5,
     ) -> None:
         self.repo = repo
         self._analyzer = analyzer
         self.catalog = catalog
         self.clock = clock
         self._when = when
+        self.check_after = timedelta(minutes=check_minutes)
 
-    def detect(self, text: str) -> list[str]:
-        return self._analyzer().red_flags(text)
+    def assess(self, text: str | None) -> SafetyResult:
+        return self._analyzer().assess(text) if text else SafetyResult()
 
-    def routes(self, flags: list[str]) -> list[str]:
+    def routes(self, flags: list[str] | tuple[str, ...]) -> list[str]:
         analyzer = self._analyzer()
         return list(dict.fromkeys(analyzer.route(f) for f in flags))
 
-    def notes(self, flags: list[str], *, practice_told: bool) -> list[str]:
+    def notes(self, flags: list[str] | tuple[str, ...], *, practice_told: bool) -> list[str]:
         texts = [self.catalog.t(f"safety.routes.{route}") for route in self.routes(flags)]
         if practice_told:
             texts.append(self.catalog.t("safety.told_practice"))
@@ -53,39 +89,116 @@ class SafetyService:
         async with self.repo.transaction():
             for flag in flags:
                 await self.repo.add_safety_event(patient.id, consult_id, flag, analyzer.route(flag), now)
-            recipients = []
-            if consult_id is not None:
-                consult = await self.repo.get_consult(consult_id)
-                if consult is not None:
-                    recipients = await self.repo.agenda_recipients(consult.practice_id, consult.clinician_id)
-            for clinician in recipients:
-                await self.repo.enqueue(
-                    "alert",
-                    clinician.telegram_chat_id or 0,
-                    {"consult_id": consult_id, "flags": flags},
-                    now,
-                    now,
-                    patient_id=patient.id,
-                    consult_id=consult_id,
-                )
+            told = await self._notify(patient, consult_id, {"flags": flags}, due=now)
         log.warning(
-            "red flag(s) %s for consult %s; %d clinician(s) notified",
-            ",".join(flags),
-            consult_id,
-            len(recipients),
+            "red flag(s) %s for consult %s; %d clinician(s) notified", ",".join(flags), consult_id, told
         )
-        return bool(recipients)
+        return bool(told)
+
+    async def route_notes(
+        self, patient: Patient, consult_id: int | None, flags: list[str]
+    ) -> list[OutMessage]:
+        """Record a route and say it: where to get help now, and that the practice is told."""
+        told = await self.record(patient, consult_id, flags)
+        return [OutMessage(n) for n in self.notes(flags, practice_told=told)]
+
+    # -- the check tier --------------------------------------------------------------------------
+    async def ask(
+        self, patient: Patient, consult_id: int | None, kinds: list[str], held_seq: int | None = None
+    ) -> OutMessage:
+        """Store a check and queue the practice's notice for when it stays unanswered."""
+        now = self.clock.now()
+        async with self.repo.transaction():
+            check_id = await self.repo.add_safety_check(patient.id, consult_id, kinds, held_seq, now)
+            await self._notify(
+                patient, consult_id, {"flags": kinds, "check_id": check_id}, due=now + self.check_after
+            )
+        log.info("safety check %s asked (%s) for consult %s", check_id, ",".join(kinds), consult_id)
+        return self.question(kinds, f"{CHECK_PREFIX}{check_id}")
+
+    async def typed_answer(self, patient: Patient, text: str) -> CheckTap | None:
+        """ "ja" or "nee" typed while a check question is open (asked in the last hour)."""
+        answer = typed_answer(self._analyzer().lexicon.safety, text)
+        if answer is None:
+            return None
+        check = await self.repo.open_safety_check(patient.id, self.clock.now() - timedelta(hours=1))
+        return CheckTap(check.id, None, answer) if check is not None else None
+
+    def question(self, kinds: list[str] | tuple[str, ...], data: str) -> OutMessage:
+        """One direct yes/no question, about the first kind (the lexicon's order: most serious first)."""
+        t = self.catalog.t
+        buttons = (
+            (Button(t("buttons.check_yes"), f"{data}:{YES}"),),
+            (Button(t("buttons.check_no"), f"{data}:{NO}"),),
+        )
+        return OutMessage(t(f"safety.checks.{kinds[0]}"), buttons=buttons)
+
+    def stranger_question(self, kinds: list[str]) -> OutMessage:
+        """Someone without an invite: nothing is stored, the tap itself says what was asked."""
+        return self.question(kinds, f"{CHECK_PREFIX}0:{kinds[0]}")
+
+    async def answer(
+        self, patient: Patient, tap: CheckTap
+    ) -> tuple[SafetyCheck | None, list[OutMessage]] | None:
+        """Record the answer (once). Yes: the route and the notice. None: an old or foreign tap."""
+        if tap.kind is not None:
+            return None, self.stranger_answer(tap)
+        check = await self.repo.safety_check(tap.check_id)
+        if check is None or check.patient_id != patient.id:
+            return None
+        if not await self.repo.answer_safety_check(check.id, "yes" if tap.yes else "no", self.clock.now()):
+            return None
+        log.info("safety check %s answered %s", check.id, "yes" if tap.yes else "no")
+        if tap.yes:
+            return check, await self.route_notes(patient, check.consult_id, list(check.flags))
+        return check, [OutMessage(self.catalog.t("safety.check_thanks"))]
+
+    def stranger_answer(self, tap: CheckTap) -> list[OutMessage]:
+        analyzer = self._analyzer()
+        if not tap.yes or tap.kind not in analyzer.lexicon.safety.routes:
+            return [OutMessage(self.catalog.t("safety.check_thanks"))]
+        return [OutMessage(n) for n in self.notes([tap.kind], practice_told=False)]
+
+    # -- the practice's notice --------------------------------------------------------------------
+    async def _notify(
+        self, patient: Patient, consult_id: int | None, payload: dict[str, object], *, due: datetime
+    ) -> int:
+        if consult_id is None:
+            return 0
+        consult = await self.repo.get_consult(consult_id)
+        if consult is None:
+            return 0
+        recipients = await self.repo.agenda_recipients(consult.practice_id, consult.clinician_id)
+        now = self.clock.now()
+        for clinician in recipients:
+            await self.repo.enqueue(
+                "alert",
+                clinician.telegram_chat_id or 0,
+                {"consult_id": consult_id, **payload},
+                due,
+                now,
+                patient_id=patient.id,
+                consult_id=consult_id,
+            )
+        return len(recipients)
 
     async def render_alert(self, item: OutboxItem) -> list[OutMessage] | None:
         consult = await self.repo.get_consult(int(item.payload["consult_id"]))
         if consult is None or consult.status == "erased":
             return None
         flags = list(item.payload["flags"])
+        key = "clinician.alert"
+        if "check_id" in item.payload:
+            check = await self.repo.safety_check(int(item.payload["check_id"]))
+            if check is None or check.answer is not None:
+                return None  # answered: "yes" sent its own notice, "no" goes to the agenda
+            key = "clinician.check_alert"
         text = self.catalog.t(
-            "clinician.alert",
+            key,
             id=consult.id,
             when=self._when(consult),
             flags=", ".join(self.catalog.t(f"safety.flags.{f}") for f in flags),
             routes=", ".join(self.catalog.t(f"safety.route_names.{r}") for r in self.routes(flags)),
+            minutes=round(self.check_after.total_seconds() / 60),
         )
         return [OutMessage(text)]

@@ -3,7 +3,7 @@
 The audio is kept for the POH (erased with /wis like every answer). Without a speech-to-text
 backend the answer becomes "spraakbericht (0:23)" and the conversation goes on. With one, the
 bot reads back what it understood and only a confirmed transcript is used as the answer, except
-when the transcript holds a red flag: then safety goes first and it is used at once.
+when the transcript holds a red flag or risk words: then safety goes first and it is used at once.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class VoiceAnswers:
         transcript = (await self.stt.transcribe(audio)).strip()
         if not transcript:
             return await self.patients.reask(patient, self.catalog.t("voice.not_understood"))
-        if self.safety.detect(transcript):
+        if self.safety.assess(transcript):
             # Safety first: a red flag is acted on now, without waiting for a confirmation.
             await self.repo.add_voice_note(
                 patient.id, consult_id, duration, audio, now, transcript=transcript, status="confirmed"

@@ -48,6 +48,19 @@ class Patient:
 
 
 @dataclass(frozen=True)
+class SafetyCheck:
+    """One direct yes/no question after risk words (the safety net's "check" tier)."""
+
+    id: int
+    patient_id: int | None
+    consult_id: int | None
+    flags: tuple[str, ...]
+    held_seq: int | None
+    asked_at: datetime
+    answer: str | None  # "yes", "no", or None while unanswered
+
+
+@dataclass(frozen=True)
 class Consult:
     id: int
     practice_id: int
@@ -266,6 +279,7 @@ class Repository:
             await self.db.execute("DELETE FROM consents WHERE patient_id = ?", (patient_id,))
             await self.db.execute("DELETE FROM outbox WHERE patient_id = ?", (patient_id,))
             await self.db.execute("DELETE FROM safety_events WHERE patient_id = ?", (patient_id,))
+            await self.db.execute("DELETE FROM safety_checks WHERE patient_id = ?", (patient_id,))
             await self.db.execute("DELETE FROM reminders WHERE patient_id = ?", (patient_id,))
             await self.db.execute("DELETE FROM voice_notes WHERE patient_id = ?", (patient_id,))
             goals = "SELECT g.id FROM goals g JOIN plans p ON p.id = g.plan_id WHERE p.patient_id = ?"
@@ -524,6 +538,47 @@ class Repository:
         )
         return [r["flag"] for r in rows]
 
+    async def add_safety_check(
+        self,
+        patient_id: int | None,
+        consult_id: int | None,
+        flags: list[str],
+        held_seq: int | None,
+        now: datetime,
+    ) -> int:
+        return await self.db.execute(
+            "INSERT INTO safety_checks (patient_id, consult_id, flags, held_seq, asked_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (patient_id, consult_id, ",".join(flags), held_seq, iso(now)),
+        )
+
+    async def safety_check(self, check_id: int) -> SafetyCheck | None:
+        row = await self.db.fetchone("SELECT * FROM safety_checks WHERE id = ?", (check_id,))
+        return _safety_check(row) if row else None
+
+    async def answer_safety_check(self, check_id: int, answer: str, now: datetime) -> bool:
+        """Record the answer once; False when it was answered already (a double tap)."""
+        count = await self.db.execute_rowcount(
+            "UPDATE safety_checks SET answer = ?, answered_at = ? WHERE id = ? AND answer IS NULL",
+            (answer, iso(now), check_id),
+        )
+        return count == 1
+
+    async def open_safety_check(self, patient_id: int, since: datetime) -> SafetyCheck | None:
+        """The latest unanswered check asked since ``since``."""
+        row = await self.db.fetchone(
+            "SELECT * FROM safety_checks WHERE patient_id = ? AND answer IS NULL AND asked_at >= ? "
+            "ORDER BY id DESC LIMIT 1",
+            (patient_id, iso(since)),
+        )
+        return _safety_check(row) if row else None
+
+    async def safety_checks(self, consult_id: int) -> list[SafetyCheck]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM safety_checks WHERE consult_id = ? ORDER BY id", (consult_id,)
+        )
+        return [_safety_check(r) for r in rows]
+
     # -- outbox -----------------------------------------------------------------------
     async def enqueue(
         self,
@@ -610,3 +665,15 @@ class Repository:
         sql = "SELECT id, kind, chat_id, status, attempts, consult_id FROM outbox"
         rows = await (self.db.fetchall(sql + " WHERE kind = ?", (kind,)) if kind else self.db.fetchall(sql))
         return [dict(r) for r in rows]
+
+
+def _safety_check(row: Any) -> SafetyCheck:
+    return SafetyCheck(
+        id=row["id"],
+        patient_id=row["patient_id"],
+        consult_id=row["consult_id"],
+        flags=tuple(f for f in row["flags"].split(",") if f),
+        held_seq=row["held_seq"],
+        asked_at=from_iso(row["asked_at"]),
+        answer=row["answer"],
+    )

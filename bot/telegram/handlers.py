@@ -20,6 +20,7 @@ from bot.services import reminders
 from bot.services.clinicians import AGENDA_PREFIX
 from bot.services.patients import ERASE_NO, ERASE_YES
 from bot.services.readaloud import REPLAY
+from bot.services.safety import CHECK_PREFIX
 from bot.services.voice_answers import CONFIRM_PREFIX
 from bot.storage.repo import Clinician, Patient
 from bot.telegram.channel import QUESTION_PREFIX, TelegramChannel
@@ -197,6 +198,11 @@ def build_routers(responder: Responder) -> list[Router]:
         markup = callback.message.reply_markup if isinstance(callback.message, Message) else None
         await responder.channel.replay(callback.message.chat.id, voice.file_id, markup)
 
+    @patients.callback_query(F.data.startswith(CHECK_PREFIX))
+    async def patient_check(callback: CallbackQuery, actor: Patient, update_id: int) -> None:
+        reply = await app.patients.answer_check(actor, callback.data or "", update_id)
+        await responder.answer_tap(callback, reply)
+
     @patients.callback_query(F.data.startswith(reminders.PREFIX))
     async def patient_reminder_tap(callback: CallbackQuery, actor: Patient, update_id: int) -> None:
         parsed = reminders.parse_data(callback.data or "")
@@ -215,6 +221,12 @@ def build_routers(responder: Responder) -> list[Router]:
     @others.edited_message()
     async def unknown_message(message: Message) -> None:
         await responder.send(app.onboarding.stranger(message.chat.id, message.text or message.caption))
+
+    @others.callback_query(F.data.startswith(CHECK_PREFIX))
+    async def unknown_check(callback: CallbackQuery) -> None:
+        await callback.answer()
+        if callback.message is not None:
+            await responder.send(app.onboarding.stranger_check(callback.message.chat.id, callback.data or ""))
 
     @others.callback_query()
     async def unknown_tap(callback: CallbackQuery) -> None:

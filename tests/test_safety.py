@@ -1,0 +1,331 @@
+"""The crisis safety net: the matcher (unit), its evaluation sets, and the two tiers in the bot.
+
+Dispatcher tests feed real Telegram updates through a real aiogram Dispatcher; storage is SQLite.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.clock import FrozenClock
+from bot.nlp.analyzer import Analyzer
+from bot.nlp.evaluate import (
+    PH_TARGET,
+    SAFETY_TARGETS,
+    evaluate_ph,
+    evaluate_safety,
+    expected_kinds,
+    format_ph,
+    format_safety,
+    load,
+)
+from bot.nlp.safety import Rule, SafetyLexicon
+from bot.testing.fake_telegram import FakeTelegram
+from tests.conftest import Harness, run_cli
+from tests.test_dispatcher import PATIENT, POH, STRANGER, conversation, setup_people
+
+DATA = Path(__file__).parent / "data"
+LEXICON = Path(__file__).parent.parent / "content" / "nl" / "lexicon" / "safety.yaml"
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Analyzer:
+    return Analyzer()
+
+
+def level(analyzer: Analyzer, text: str) -> tuple[str, list[str]]:
+    result = analyzer.assess(text)
+    return result.level, result.kinds
+
+
+# -- the matcher ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("ik wil niet meer leven", "suicide"),  # negation never switches a flag off
+        ("Ik denk er niet aan om er een eind aan te maken hoor", "suicide"),
+        ("Vannacht heb ik al mijn slaappillen ingenomen", "overdose"),  # inverted, separable, compound
+        ("omdat ik een hele strip oxazepam heb geslikt", "overdose"),  # verb last
+        ("ik neem ze straks allemaal in, alle pillen", "overdose"),  # "neem ... in" re-joined
+        ("mn man reageert nergens meer op", "unconscious"),  # someone else, chat spelling
+        ("ze reageerde niet meer toen ik haar riep", "unconscious"),  # past tense
+        ("mijn dochter krast in haar armen", "self_harm"),  # another verb, another person
+        ("suiker 2,1 en ik tril helemaal", "glucose"),  # a number with its concept
+        ("onze baby van 5 weken heeft 38,4", "ill_child"),
+        ("Sinds vanochtend zit er een band om mijn borst", "chest_pain"),
+        ("ik krijg bijna geen lucht", "breathless"),
+        ("Mijn moeder praat ineens heel raar", "stroke"),
+        ("hij hoest bloed op", "bleeding"),
+        ("na de wespensteek is zijn tong dik", "anaphylaxis"),
+        ("hoge koorts en ze is heel erg in de war", "fever_sepsis"),
+        ("mijn zoon pakt steeds geld van mijn rekening af", "violence"),
+        ("ik heb zelfmoortgedachten", "suicide"),  # a typo in a compound
+    ],
+)
+def test_caught_whatever_the_form(analyzer: Analyzer, text: str, kind: str) -> None:
+    tier, kinds = level(analyzer, text)
+    assert tier != "none" and kind in kinds, (text, tier, kinds)
+
+
+@pytest.mark.parametrize(
+    ("text", "tier"),
+    [
+        ("ik heb pillen gespaard", "check"),  # a preparation, not a statement
+        ("ik ben het leven zat", "check"),
+        ("ik heb een afscheidsbrief geschreven", "check"),
+        ("mijn suiker is 3,6", "check"),  # low, no symptoms named
+        ("Ik wil dood.", "route"),
+        ("Vroeger heb ik mezelf gesneden", "check"),  # own past crisis: asked directly, not dropped
+    ],
+)
+def test_tiers(analyzer: Analyzer, text: str, tier: str) -> None:
+    assert level(analyzer, text)[0] == tier
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ik ben doodmoe na het werk",
+        "Ik lach me dood om die serie",
+        "Mijn vader is vorig jaar overleden aan een hartaanval",  # someone else's past
+        "Tien jaar geleden had ik een hartinfarct, sindsdien geen klachten",  # own past, treated
+        "We keken gisteren een film over een moord en zelfmoord",  # a film
+        "Mijn suiker was vanochtend 6,4",  # a healthy measurement
+        "Temperatuur 37,4",
+        "Ik ben gestopt met roken",  # a real word is never "repaired" into a danger word
+        "Ik snij de uien fijn voor de soep",
+        "bloed laten prikken bij de huisarts",
+    ],
+)
+def test_benign(analyzer: Analyzer, text: str) -> None:
+    assert level(analyzer, text) == ("none", [])
+
+
+def test_history_is_only_suppressed_in_its_own_sentence(analyzer: Analyzer) -> None:
+    text = "Vorig jaar had ik een hartaanval. Nu weer pijn op de borst."
+    assert level(analyzer, text) == ("route", ["chest_pain"])
+
+
+def test_rule_syntax_is_strict() -> None:
+    rule = Rule.parse("k", "route", "A + B - C - D | window 4")
+    assert (rule.needs, rule.unless, rule.window) == (("A", "B"), ("C", "D"), 4)
+    with pytest.raises(ValueError):
+        Rule.parse("k", "route", "A - B + C")  # ambiguous: refused
+    with pytest.raises(ValueError):
+        Rule.parse("k", "route", "A + B | span 3")
+
+
+def test_unknown_concept_refuses_to_load(tmp_path: Path) -> None:
+    data = yaml.safe_load(LEXICON.read_text(encoding="utf-8"))
+    data["kinds"]["suicide"]["route"].append("WANT + DAED")  # a typo would silently disable a rule
+    broken = tmp_path / "safety.yaml"
+    broken.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ValueError, match="DAED"):
+        SafetyLexicon(broken)
+
+
+def test_every_kind_has_a_route_text_a_question_and_a_label(analyzer: Analyzer) -> None:
+    from bot.content import Catalog
+
+    catalog = Catalog()
+    for kind, route in analyzer.lexicon.safety.routes.items():
+        assert catalog.t(f"safety.routes.{route}")
+        assert "?" in catalog.t(f"safety.checks.{kind}")
+        assert catalog.t(f"safety.flags.{kind}")
+
+
+# -- evaluation sets ----------------------------------------------------------------------------------
+FROZEN = ("safety_heldout.yaml", "ph_heldout.yaml")
+
+
+@pytest.mark.parametrize("name", sorted(FROZEN))
+def test_held_out_sets_are_frozen(name: str) -> None:
+    """Held-out data is never edited while rules are tuned: a change here must be deliberate (move
+    items to dev and write new held-out ones, then record the new digest in ``FROZEN.sha256``)."""
+    recorded = dict(
+        line.split()[::-1]
+        for line in (DATA / "FROZEN.sha256").read_text(encoding="utf-8").splitlines()
+        if line
+    )
+    assert hashlib.sha256((DATA / name).read_bytes()).hexdigest() == recorded[name]
+
+
+def test_sets_are_big_enough_and_apart() -> None:
+    heldout, dev = load(DATA / "safety_heldout.yaml"), load(DATA / "safety_dev.yaml")
+    crisis = [i for i in heldout if expected_kinds(i)]
+    assert len(crisis) >= 300 and len(heldout) - len(crisis) >= 300
+    kinds = {expected_kinds(i)[0] for i in crisis}
+    assert kinds >= set(Analyzer().lexicon.safety.routes)  # every kind is measured
+    assert not {i["t"] for i in heldout} & {i["t"] for i in dev}  # no statement in both
+    ph_dev, ph_heldout = load(DATA / "ph_dev.yaml"), load(DATA / "ph_heldout.yaml")
+    assert not {i["t"] for i in ph_dev} & {i["t"] for i in ph_heldout}
+
+
+# Regression floors for the suite, per set: the issue's targets where they are met, else the figure
+# measured at the last tuning round (the closing note of issue 10 gives them; `python -m bot nlp
+# evaluate` prints them). Raise a floor when a round improves it; never lower one to make a change pass.
+TARGETS = {"caught": SAFETY_TARGETS["caught"], "routed": SAFETY_TARGETS["routed"]}
+SAFETY_FLOOR = {
+    "dev": {"caught": 0.91, "routed": 0.87, "benign_flagged": 0.10, "benign_routed": 0.045},
+    "held-out": {"caught": 0.81, "routed": 0.78, "benign_flagged": 0.11, "benign_routed": 0.07},
+}
+PH_FLOOR = {"dev": 0.80, "held-out": 0.75}
+
+
+def test_floors_never_above_the_targets() -> None:
+    """A floor is the target or the figure below it, never stricter: the suite holds what was reached."""
+    for floor in SAFETY_FLOOR.values():
+        assert floor["caught"] <= TARGETS["caught"] and floor["routed"] <= TARGETS["routed"]
+        assert floor["benign_flagged"] >= SAFETY_TARGETS["benign_flagged"]
+        assert floor["benign_routed"] >= SAFETY_TARGETS["benign_routed"]
+    assert all(value <= PH_TARGET for value in PH_FLOOR.values())
+
+
+def test_safety_figures_on_dev_and_held_out(analyzer: Analyzer) -> None:
+    reports = {
+        "dev": evaluate_safety(analyzer, load(DATA / "safety_dev.yaml")),
+        "held-out": evaluate_safety(analyzer, load(DATA / "safety_heldout.yaml")),
+    }
+    print(format_safety(reports, show_misses=False))
+    for name, report in reports.items():
+        m, floor = report.metrics(), SAFETY_FLOOR[name]
+        assert m["caught"] >= floor["caught"], format_safety(reports)
+        assert m["routed"] >= floor["routed"], format_safety(reports)
+        assert m["benign_flagged"] <= floor["benign_flagged"], format_safety(reports)
+        assert m["benign_routed"] <= floor["benign_routed"], format_safety(reports)
+
+
+def test_positive_health_tagging_on_dev_and_held_out(analyzer: Analyzer) -> None:
+    reports = {
+        "dev": evaluate_ph(analyzer, load(DATA / "ph_dev.yaml")),
+        "held-out": evaluate_ph(analyzer, load(DATA / "ph_heldout.yaml")),
+    }
+    print(format_ph(reports, show_misses=False))
+    for name, report in reports.items():
+        assert report.tagged.value >= PH_FLOOR[name], format_ph(reports)
+
+
+async def test_cli_analyze_adds_the_safety_tier(tmp_path: Path) -> None:
+    code, out, _ = await run_cli(
+        "nlp", "analyze", cwd=tmp_path, stdin="ik heb pillen gespaard\nik wil dood\nik ben doodmoe\n"
+    )
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["safety"] for r in rows] == ["check", "route", "none"]
+    assert rows[0]["checks"] == ["suicide"] and rows[1]["red_flags"] == ["suicide"]
+
+
+async def test_cli_evaluate_prints_dev_and_held_out_per_kind(tmp_path: Path) -> None:
+    code, out, err = await run_cli("nlp", "evaluate", "--quiet", cwd=tmp_path)  # any folder: data found
+    assert code in (0, 1) and "Traceback" not in err
+    assert "dev" in out and "held-out" in out
+    for kind in ("suicide", "overdose", "glucose", "ill_child"):
+        assert kind in out
+    assert "benign statements" in out and "Positive Health" in out
+
+
+# -- the two tiers in the bot ------------------------------------------------------------------------
+async def test_check_question_then_no_goes_on_and_shows_in_the_agenda(
+    harness: Harness, core: FakeTelegram, clock: FrozenClock
+) -> None:
+    await setup_people(harness, clock)
+    await harness.tap(PATIENT, "Ja, ik doe mee")
+    poh_before = len(core.to_chat(POH))
+    await harness.say(PATIENT, "ik ben het leven zat")
+    question = core.last_to(PATIENT)
+    assert "zelfmoord" in question.text and [label for label, _ in question.buttons] == ["Ja", "Nee"]
+    assert (await conversation(harness.app))["answers"]["what_matters"] == "ik ben het leven zat"  # kept
+    assert len(core.to_chat(POH)) == poh_before  # no alarm for a check
+    yes = dict(question.buttons)["Ja"]
+    await harness.tap(PATIENT, "Nee")
+    texts = [m.text for m in core.to_chat(PATIENT)[-2:]]
+    assert "Dank u" in texts[0] and "Welk cijfer" in texts[1]  # thanks, then the next question
+    core.user_taps(PATIENT, question, data=yes)  # a late tap on the answered question changes nothing
+    await harness.pump()
+    assert "Welk cijfer" in core.last_to(PATIENT).text
+    clock.advance(timedelta(minutes=10))
+    await harness.app.tick()
+    await harness.pump()
+    assert len(core.to_chat(POH)) == poh_before  # answered: no notice later either
+    agenda = await harness.app.agenda.text(1)
+    assert "Direct gevraagd naar: gedachten aan zelfdoding · antwoord: nee" in agenda
+    assert "leven zat" not in agenda.split("Direct gevraagd")[1].splitlines()[0]  # never the words there
+
+
+async def test_check_question_yes_routes_and_alerts(
+    harness: Harness, core: FakeTelegram, clock: FrozenClock
+) -> None:
+    await setup_people(harness, clock)
+    await harness.tap(PATIENT, "Ja, ik doe mee")
+    poh_before = len(core.to_chat(POH))
+    await harness.say(PATIENT, "ik heb al een tijdje pillen gespaard")
+    await harness.say(PATIENT, "ja")  # typed instead of tapped
+    texts = [m.text for m in core.to_chat(PATIENT)[-3:]]
+    assert "113" in texts[0] and "seintje" in texts[1] and "verder met de vragen" in texts[2]
+    alert = core.to_chat(POH)[poh_before:]
+    assert len(alert) == 1 and "gedachten aan zelfdoding" in alert[0].text and "gespaard" not in alert[0].text
+    assert await harness.app.repo.safety_flags(1) == ["suicide"]
+    await harness.tap(PATIENT, "Ja, verder")
+    assert "Welk cijfer" in core.last_to(PATIENT).text
+
+
+async def test_unanswered_check_alerts_the_poh_after_the_wait(
+    harness: Harness, core: FakeTelegram, clock: FrozenClock
+) -> None:
+    await setup_people(harness, clock)
+    await harness.tap(PATIENT, "Ja, ik doe mee")
+    poh_before = len(core.to_chat(POH))
+    await harness.say(PATIENT, "mijn man reageert soms zo raar")
+    assert "reageert" in core.last_to(PATIENT).text or "wakker" in core.last_to(PATIENT).text
+    clock.advance(timedelta(minutes=4))
+    await harness.app.tick()
+    await harness.pump()
+    assert len(core.to_chat(POH)) == poh_before  # not yet
+    clock.advance(timedelta(minutes=2))
+    await harness.app.tick()
+    await harness.pump()
+    alert = core.to_chat(POH)[poh_before:]
+    assert len(alert) == 1 and "geen antwoord" in alert[0].text and "raar" not in alert[0].text
+    agenda = await harness.app.agenda.text(1)
+    assert "antwoord: geen antwoord" in agenda
+
+
+async def test_route_during_a_hold_and_after_stop(
+    harness: Harness, core: FakeTelegram, clock: FrozenClock
+) -> None:
+    """The demo bug: a second crisis message during the hold got only "Wilt u straks verder?"."""
+    await setup_people(harness, clock)
+    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.say(PATIENT, "ik zie het niet meer zitten")
+    assert "113" in core.to_chat(PATIENT)[-3].text
+    await harness.say(PATIENT, "ik heb net een hele strip slaappillen doorgeslikt")
+    texts = [m.text for m in core.to_chat(PATIENT)[-3:]]
+    assert "Bel nu 112" in texts[0]
+    assert set(await harness.app.repo.safety_flags(1)) == {"suicide", "overdose"}
+    await harness.say(PATIENT, "/stop")
+    await harness.say(PATIENT, "ik ben het leven zat")  # after /stop: still the question
+    assert "zelfmoord" in core.last_to(PATIENT).text
+
+
+async def test_check_before_consent_and_from_a_stranger(
+    harness: Harness, core: FakeTelegram, clock: FrozenClock
+) -> None:
+    await harness.say(STRANGER, "ik heb afscheidsbrieven geschreven")
+    question = core.to_chat(STRANGER)[0]
+    assert "zelfmoord" in question.text and "uitnodiging" in core.to_chat(STRANGER)[1].text
+    core.user_taps(STRANGER, question, "Ja")
+    await harness.pump()
+    assert "113" in core.last_to(STRANGER).text and "seintje" not in core.last_to(STRANGER).text
+    await setup_people(harness, clock)
+    await harness.say(PATIENT, "de laatste tijd ben ik het leven zat")  # before consent
+    assert "zelfmoord" in core.last_to(PATIENT).text
+    await harness.tap(PATIENT, "Nee")
+    assert "Dank u" in core.to_chat(PATIENT)[-2].text and "doe mee" in str(
+        core.last_question(PATIENT).buttons
+    )

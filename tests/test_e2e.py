@@ -15,6 +15,8 @@ import re
 import signal
 import sqlite3
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +107,18 @@ class BotProcess:
     async def wait(self, timeout: float = 15) -> int:
         assert self.proc is not None
         return await asyncio.wait_for(self.proc.wait(), timeout)
+
+    async def stop(self) -> None:
+        """SIGTERM: the bot finishes what it is doing and exits cleanly."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        assert await self.wait() == 0
+
+    async def reap(self) -> None:
+        """After a failed test: never leave a bot process behind."""
+        if self.proc and self.proc.returncode is None:
+            self.kill()
+            await self.wait()
 
 
 async def test_intake_survives_sigkill_and_reaches_the_poh(
@@ -198,12 +212,9 @@ async def test_intake_survives_sigkill_and_reaches_the_poh(
         assert "Vries" not in "".join(m.text for m in core.sent)
         assert core.errors == []  # Telegram's limits were respected throughout
 
-        bot.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
-        assert await bot.wait() == 0
+        await bot.stop()
     finally:
-        if bot.proc and bot.proc.returncode is None:
-            bot.kill()
-            await bot.wait()
+        await bot.reap()
 
     with sqlite3.connect(tmp_path / "e2e.sqlite3") as db:
         answers = dict(db.execute("SELECT key, value_json FROM answers"))
@@ -243,8 +254,11 @@ async def test_cli_help_and_errors(tmp_path: Path) -> None:
     assert code != 0 and "BOT_TOKEN is not set" in err
 
 
-async def test_crisis_path_end_to_end(tmp_path: Path, fake: tuple[FakeTelegram, FakeBotAPIServer]) -> None:
-    """A patient writes about violence at home: the route comes at once, the POH is told."""
+@asynccontextmanager
+async def consenting_patient(
+    tmp_path: Path, fake: tuple[FakeTelegram, FakeBotAPIServer]
+) -> AsyncIterator[FakeTelegram]:
+    """The real bot process with a POH and a patient who has just said yes; stopped cleanly after."""
     core, server = fake
     env = bot_env(tmp_path, core, server)
     poh_token, patient_token = await setup_practice(env, tmp_path, core)
@@ -257,6 +271,25 @@ async def test_crisis_path_end_to_end(tmp_path: Path, fake: tuple[FakeTelegram, 
         await core.wait_sent(PATIENT, 1)
         core.user_taps(PATIENT, core.last_question(PATIENT), "Ja, ik doe mee")
         await core.wait_sent(PATIENT, 2)
+        yield core
+        assert core.errors == []
+        await bot.stop()
+    finally:
+        await bot.reap()
+
+
+async def poh_agenda(core: FakeTelegram) -> str:
+    """The POH asks for the agenda in Telegram and opens the first patient."""
+    core.user_sends(POH, "/agenda")
+    await core.wait_for(lambda: core.last_to(POH).buttons)
+    core.user_taps(POH, core.last_to(POH), "#1")
+    agenda = await core.wait_for(lambda: [m for m in core.to_chat(POH) if "Agenda voorgesprek" in m.text])
+    return agenda[0].text
+
+
+async def test_crisis_path_end_to_end(tmp_path: Path, fake: tuple[FakeTelegram, FakeBotAPIServer]) -> None:
+    """A patient writes about violence at home: the route comes at once, the POH is told."""
+    async with consenting_patient(tmp_path, fake) as core:
         core.user_sends(PATIENT, "Dat mijn man me niet meer slaat")
         alert = await core.wait_for(lambda: [m for m in core.to_chat(POH) if "⚠️" in m.text])
         await core.wait_sent(PATIENT, 5)
@@ -267,18 +300,8 @@ async def test_crisis_path_end_to_end(tmp_path: Path, fake: tuple[FakeTelegram, 
         core.user_taps(PATIENT, question, "Ja, verder")
         await core.wait_sent(PATIENT, 6)
         assert "(1 van 6)" in core.last_to(PATIENT).text
-        core.user_sends(POH, "/agenda")
-        await core.wait_for(lambda: core.last_to(POH).buttons)
-        core.user_taps(POH, core.last_to(POH), "#1")
-        agenda = await core.wait_for(lambda: [m for m in core.to_chat(POH) if "Agenda voorgesprek" in m.text])
-        assert "⚠️ Rode vlag: geweld of onveilig thuis (advies gegeven: Veilig Thuis)" in agenda[0].text
-        assert core.errors == []
-        bot.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
-        assert await bot.wait() == 0
-    finally:
-        if bot.proc and bot.proc.returncode is None:
-            bot.kill()
-            await bot.wait()
+        agenda = await poh_agenda(core)
+        assert "⚠️ Rode vlag: geweld of onveilig thuis (advies gegeven: Veilig Thuis)" in agenda
     log = (tmp_path / "bot.log").read_text()
     assert "red flag(s) violence" in log and "slaat" not in log and str(PATIENT) not in log
 
@@ -286,18 +309,7 @@ async def test_crisis_path_end_to_end(tmp_path: Path, fake: tuple[FakeTelegram, 
 async def test_check_tier_end_to_end(tmp_path: Path, fake: tuple[FakeTelegram, FakeBotAPIServer]) -> None:
     """Risk words without a clear statement: one direct question over HTTP. "Nee" goes on and the
     agenda shows the question and the answer; a typed "ja" to the next one gives the route at once."""
-    core, server = fake
-    env = bot_env(tmp_path, core, server)
-    poh_token, patient_token = await setup_practice(env, tmp_path, core)
-    bot = BotProcess(env, tmp_path, tmp_path / "bot.log")
-    await bot.start()
-    try:
-        core.user_sends(POH, f"/start {poh_token}")
-        await core.wait_sent(POH, 1, timeout=30)
-        core.user_sends(PATIENT, f"/start {patient_token}")
-        await core.wait_sent(PATIENT, 1)
-        core.user_taps(PATIENT, core.last_question(PATIENT), "Ja, ik doe mee")
-        await core.wait_sent(PATIENT, 2)
+    async with consenting_patient(tmp_path, fake) as core:
         core.user_sends(PATIENT, "Ik ben het leven zat")  # what matters: a check, no alarm
         await core.wait_sent(PATIENT, 3)
         question = core.last_to(PATIENT)
@@ -318,22 +330,10 @@ async def test_check_tier_end_to_end(tmp_path: Path, fake: tuple[FakeTelegram, F
         assert "113" in route.text and "seintje" in told.text and "verder met de vragen" in go_on.text
         assert "gedachten aan zelfdoding" in alert[0].text and "gespaard" not in alert[0].text
 
-        core.user_sends(POH, "/agenda")
-        await core.wait_for(lambda: core.last_to(POH).buttons)
-        core.user_taps(POH, core.last_to(POH), "#1")
-        agenda = await core.wait_for(lambda: [m for m in core.to_chat(POH) if "Agenda voorgesprek" in m.text])
-        assert "Direct gevraagd naar: gedachten aan zelfdoding · antwoord: nee" in agenda[0].text
-        assert (
-            "Direct gevraagd naar: gedachten aan zelfdoding · antwoord: ja, route gegeven" in agenda[0].text
-        )
-        assert "leven zat" not in agenda[0].text.split("Direct gevraagd")[1].splitlines()[0]
-        assert core.errors == []
-        bot.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
-        assert await bot.wait() == 0
-    finally:
-        if bot.proc and bot.proc.returncode is None:
-            bot.kill()
-            await bot.wait()
+        agenda = await poh_agenda(core)
+        assert "Direct gevraagd naar: gedachten aan zelfdoding · antwoord: nee" in agenda
+        assert "Direct gevraagd naar: gedachten aan zelfdoding · antwoord: ja, route gegeven" in agenda
+        assert "leven zat" not in agenda.split("Direct gevraagd")[1].splitlines()[0]
     log = (tmp_path / "bot.log").read_text()
     assert "Traceback" not in log and "gespaard" not in log and "leven zat" not in log
     assert str(PATIENT) not in log

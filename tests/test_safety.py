@@ -172,10 +172,11 @@ def test_sets_are_big_enough_and_apart() -> None:
 # evaluate` prints them). Raise a floor when a round improves it; never lower one to make a change pass.
 TARGETS = {"caught": SAFETY_TARGETS["caught"], "routed": SAFETY_TARGETS["routed"]}
 SAFETY_FLOOR = {
-    "dev": {"caught": 0.91, "routed": 0.87, "benign_flagged": 0.10, "benign_routed": 0.045},
-    "held-out": {"caught": 0.81, "routed": 0.78, "benign_flagged": 0.11, "benign_routed": 0.07},
+    "dev": {"caught": 0.90, "routed": 0.84, "benign_flagged": 0.10, "benign_routed": 0.05},
+    "held-out": {"caught": 0.82, "routed": 0.80, "benign_flagged": 0.12, "benign_routed": 0.075},
 }
 PH_FLOOR = {"dev": 0.80, "held-out": 0.75}
+SETS = {"dev": "dev", "held-out": "heldout"}  # report name -> file suffix in tests/data
 
 
 def test_floors_never_above_the_targets() -> None:
@@ -188,24 +189,17 @@ def test_floors_never_above_the_targets() -> None:
 
 
 def test_safety_figures_on_dev_and_held_out(analyzer: Analyzer) -> None:
-    reports = {
-        "dev": evaluate_safety(analyzer, load(DATA / "safety_dev.yaml")),
-        "held-out": evaluate_safety(analyzer, load(DATA / "safety_heldout.yaml")),
-    }
+    reports = {name: evaluate_safety(analyzer, load(DATA / f"safety_{SETS[name]}.yaml")) for name in SETS}
     print(format_safety(reports, show_misses=False))
     for name, report in reports.items():
         m, floor = report.metrics(), SAFETY_FLOOR[name]
-        assert m["caught"] >= floor["caught"], format_safety(reports)
-        assert m["routed"] >= floor["routed"], format_safety(reports)
+        assert m["caught"] >= floor["caught"] and m["routed"] >= floor["routed"], format_safety(reports)
         assert m["benign_flagged"] <= floor["benign_flagged"], format_safety(reports)
         assert m["benign_routed"] <= floor["benign_routed"], format_safety(reports)
 
 
 def test_positive_health_tagging_on_dev_and_held_out(analyzer: Analyzer) -> None:
-    reports = {
-        "dev": evaluate_ph(analyzer, load(DATA / "ph_dev.yaml")),
-        "held-out": evaluate_ph(analyzer, load(DATA / "ph_heldout.yaml")),
-    }
+    reports = {name: evaluate_ph(analyzer, load(DATA / f"ph_{SETS[name]}.yaml")) for name in SETS}
     print(format_ph(reports, show_misses=False))
     for name, report in reports.items():
         assert report.tagged.value >= PH_FLOOR[name], format_ph(reports)

@@ -37,7 +37,7 @@ KEEP_FLOOR = {
     "time word first": 0.99,
     "ik denk dat": 0.94,
     "past tense": 0.98,
-    "third person": 0.98,
+    "third person": 0.97,
     "chat spelling": 0.97,
     "one typo": 0.90,
     "filler clause": 0.99,

@@ -97,7 +97,9 @@ class Modifier:
         def near(concept: str, reach: int) -> bool:
             return any(span[0] - reach <= p <= span[1] + reach for p in positions.get(concept, ()))
 
-        return all(near(c, self.window) for c in self.needs) and not any(near(c, self.near) for c in self.unless)
+        return all(near(c, self.window) for c in self.needs) and not any(
+            near(c, self.near) for c in self.unless
+        )
 
 
 @dataclass
@@ -150,7 +152,8 @@ class SafetyLexicon:
                 self.rules += [Rule.parse(kind, tier, str(r)) for r in spec.get(tier) or []]
         self.exact: dict[str, set[str]] = {}
         self.surface: dict[str, set[str]] = {}
-        self.phrases: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        # first word -> (words, concept, exact): exact ("=is dood") matches the written forms only
+        self.phrases: dict[str, list[tuple[tuple[str, ...], str, bool]]] = {}
         self.prefix: list[tuple[str, str]] = []
         self.suffix: list[tuple[str, str]] = []
         self.infix: list[tuple[str, str]] = []
@@ -168,7 +171,7 @@ class SafetyLexicon:
         known = set(self.exact.keys()) | set(self.surface.keys())
         self.known_concepts = {c for cs in self.exact.values() for c in cs}
         self.known_concepts |= {c for cs in self.surface.values() for c in cs}
-        self.known_concepts |= {c for entries in self.phrases.values() for _, c in entries}
+        self.known_concepts |= {c for entries in self.phrases.values() for _, c, _ in entries}
         self.known_concepts |= {c for _, c in (*self.prefix, *self.suffix, *self.infix)}
         self.known_concepts |= {*self.numbers, END}
         self._check_names()
@@ -183,9 +186,9 @@ class SafetyLexicon:
         self._stems = [stem for stem, _ in self.prefix if len(stem) >= 6 and stem.isalpha()]
 
     def _add(self, concept: str, entry: str) -> None:
-        if " " in entry:  # several words in a row ("=" before them changes nothing: words are exact)
+        if " " in entry:  # several words in a row, in any of their forms; "=..." as written only
             words = tuple(entry.lstrip("=").split())
-            self.phrases.setdefault(words[0], []).append((words, concept))
+            self.phrases.setdefault(words[0], []).append((words, concept, entry.startswith("=")))
         elif entry.startswith("=") and len(entry) > 1:
             self.surface.setdefault(entry[1:], set()).add(concept)
         elif entry.startswith("*") and entry.endswith("*") and len(entry) > 2:
@@ -292,8 +295,8 @@ class SafetyMatcher:
         # under every key of its first word, and keep every key of each of its words.
         self._phrases: dict[str, list[tuple[tuple[frozenset[str], ...], str]]] = {}
         for entries in lexicon.phrases.values():
-            for words, concept in entries:
-                forms = tuple(frozenset(self._token(w).keys) for w in words)
+            for words, concept, exact in entries:
+                forms = tuple(frozenset({w} if exact else self._token(w).keys) for w in words)
                 for key in forms[0]:
                     self._phrases.setdefault(key, []).append((forms, concept))
 
@@ -444,7 +447,7 @@ def _apply(tier: str, then: str) -> str:
     return CHECK
 
 
-SHORT_SENTENCE = 4  # "Benauwd!! Help": a sentence this short is also read together with its neighbour
+SHORT_SENTENCE = 8  # "Benauwd!! Help": a sentence this short is also read together with its neighbour
 
 
 def _with_short_neighbours(sentences: Sequence[Sequence[SafeTok]]) -> list[Sequence[SafeTok]]:

@@ -388,6 +388,21 @@ async def cmd_nlp_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if passed else 1
 
 
+async def cmd_nlp_train(args: argparse.Namespace, settings: Settings) -> int:
+    """Only the dev set: the held-out set must stay unseen by everything that learns or is tuned."""
+    from bot.nlp.evaluate import expected_kinds, load
+    from bot.nlp.suspicion import MODEL_FILE, file_sha256, train
+
+    if "heldout" in args.safety_dev.name:
+        print("the held-out set is never used to train", file=sys.stderr)
+        return 2
+    model = train(load(args.safety_dev), expected_kinds, file_sha256(args.safety_dev))
+    target = settings.content_dir / "lexicon" / MODEL_FILE
+    model.save(target)
+    print(f"{target}: {len(model.weights)} features, threshold {model.threshold:.2f}, {model.stats}")
+    return 0
+
+
 async def cmd_lint_content(args: argparse.Namespace, settings: Settings) -> int:
     from bot.lint import main as lint_main
 
@@ -536,6 +551,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ph-heldout", type=Path, default=EVAL_DATA / "ph_heldout.yaml", help="frozen PH set")
     p.add_argument("--quiet", action="store_true", help="leave out the list of misses")
     p.set_defaults(action=cmd_nlp_evaluate)
+    p = nsub.add_parser(
+        "train",
+        help="fit the safety net's second layer (it only asks) on the dev set; writes "
+        "content/nl/lexicon/safety_model.json",
+    )
+    p.add_argument("--safety-dev", type=Path, default=EVAL_DATA / "safety_dev.yaml", help="safety tuning set")
+    p.set_defaults(action=cmd_nlp_train)
 
     p = sub.add_parser(
         "lint-content", help="check every patient-facing Dutch text against the B1 rules; exit 1 on problems"

@@ -26,6 +26,7 @@ from bot.nlp.evaluate import (
     load,
 )
 from bot.nlp.safety import Rule, SafetyLexicon
+from bot.nlp.suspicion import file_sha256, train
 from bot.testing.fake_telegram import FakeTelegram
 from tests.conftest import Harness, run_cli
 from tests.test_dispatcher import PATIENT, POH, STRANGER, conversation, setup_people
@@ -172,10 +173,10 @@ def test_sets_are_big_enough_and_apart() -> None:
 # evaluate` prints them). Raise a floor when a round improves it; never lower one to make a change pass.
 TARGETS = {"caught": SAFETY_TARGETS["caught"], "routed": SAFETY_TARGETS["routed"]}
 SAFETY_FLOOR = {
-    "dev": {"caught": 0.90, "routed": 0.84, "benign_flagged": 0.10, "benign_routed": 0.05},
-    "held-out": {"caught": 0.82, "routed": 0.80, "benign_flagged": 0.12, "benign_routed": 0.075},
+    "dev": {"caught": 0.98, "routed": 0.84, "benign_flagged": 0.10, "benign_routed": 0.05},
+    "held-out": {"caught": 0.93, "routed": 0.80, "benign_flagged": 0.13, "benign_routed": 0.075},
 }
-PH_FLOOR = {"dev": 0.80, "held-out": 0.75}
+PH_FLOOR = {"dev": 0.80, "held-out": 0.77}
 SETS = {"dev": "dev", "held-out": "heldout"}  # report name -> file suffix in tests/data
 
 
@@ -222,6 +223,43 @@ async def test_cli_evaluate_prints_dev_and_held_out_per_kind(tmp_path: Path) -> 
     for kind in ("suicide", "overdose", "glucose", "ill_child"):
         assert kind in out
     assert "benign statements" in out and "Positive Health" in out
+
+
+# -- the second layer: learned from dev, only asks ----------------------------------------------------
+def test_the_model_is_trained_on_the_current_dev_set_and_never_on_held_out(analyzer: Analyzer) -> None:
+    model = analyzer.suspicion
+    assert model is not None, "content/nl/lexicon/safety_model.json is missing: python -m bot nlp train"
+    assert model.trained_on == file_sha256(DATA / "safety_dev.yaml"), (
+        "dev set changed: python -m bot nlp train"
+    )
+    assert model.trained_on != file_sha256(DATA / "safety_heldout.yaml")
+    assert model.stats["items"] == len(load(DATA / "safety_dev.yaml"))
+
+
+def test_the_second_layer_only_asks_where_the_rules_found_nothing(analyzer: Analyzer) -> None:
+    text = "ik voel me zo leeg en moe van alles, ik kan niet meer verder zo"  # no rule fires on this
+    assert not analyzer.safety_matcher.assess([analyzer._safe_tokens(s) for s in analyzer._sentences(text)])
+    result = analyzer.assess(text)
+    assert result.route == [] and result.check == ["suicide"] and result.hits[0][2].startswith("model")
+    ruled = analyzer.assess("ik wil er gewoon niet meer zijn")  # the rules decide: a route, no model
+    assert ruled.route == ["suicide"] and not any(h[2].startswith("model") for h in ruled.hits)
+    for everyday in ("mijn knie doet pijn bij het fietsen", "ik ga morgen naar de markt"):
+        assert not analyzer.assess(everyday)
+
+
+def test_training_picks_its_threshold_on_the_items_it_gets() -> None:
+    items = [{"t": f"ik wil dood {n}", "kind": "suicide"} for n in range(20)]
+    items += [{"t": f"ik ga wandelen {n}", "kind": "none"} for n in range(20)]
+    model = train(items, expected_kinds, "x")
+    assert model.suspects("ik wil echt dood") == "suicide" and model.suspects("ik ga fietsen") is None
+    assert model.stats["items"] == 40 and model.trained_on == "x"
+
+
+async def test_cli_train_refuses_the_held_out_set(tmp_path: Path) -> None:
+    code, _, err = await run_cli(
+        "nlp", "train", "--safety-dev", str(DATA / "safety_heldout.yaml"), cwd=tmp_path
+    )
+    assert code == 2 and "never used to train" in err
 
 
 # -- the two tiers in the bot ------------------------------------------------------------------------

@@ -31,15 +31,15 @@ def test_rewrites_do_what_they_say() -> None:
 
 
 # The share of caught dev statements that must keep their flag after each rewrite. Every lost one is
-# listed when a rewrite falls below its floor; a one-letter typo in the key word is the hardest (the
-# repair only knows the lexicon's words), the floors are the figures of the last tuning round.
+# listed when a rewrite falls below its floor; the floors are the figures of the last tuning round
+# (past tense is the lowest: the second layer learned mostly present-tense statements).
 KEEP_FLOOR = {
     "time word first": 0.99,
     "ik denk dat": 0.94,
-    "past tense": 0.98,
+    "past tense": 0.97,
     "third person": 0.97,
     "chat spelling": 0.97,
-    "one typo": 0.90,
+    "one typo": 0.96,
     "filler clause": 0.99,
 }
 

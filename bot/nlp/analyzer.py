@@ -24,6 +24,7 @@ import yaml
 
 from bot.content import DEFAULT_CONTENT_DIR
 from bot.nlp.safety import NONE, SafeTok, SafetyLexicon, SafetyMatcher, SafetyResult
+from bot.nlp.suspicion import MODEL_FILE, SuspicionModel
 
 CONTEXT_TYPES = ("negated", "historical", "hypothetical", "other_person")
 
@@ -186,6 +187,8 @@ class Analyzer:
         self.nlp.add_pipe("sentencizer")
         particles = self.lexicon.safety.particles
         self.safety_matcher = SafetyMatcher(self.lexicon.safety, lemma, particles)
+        # The second layer (learned from the dev set): only asks, where the rules found nothing.
+        self.suspicion = SuspicionModel.load(content_dir / "lexicon" / MODEL_FILE)
 
     # -- the public API -------------------------------------------------------------------
     def analyze(self, text: str) -> Analysis:
@@ -194,7 +197,7 @@ class Analyzer:
         for sent in self._sentences(text):
             result.topics += self._topics(self._tokens(sent), sent.text.strip())
             safe_sentences.append(self._safe_tokens(sent))
-        safety = self.safety_matcher.assess(safe_sentences)
+        safety = self._second_look(text, self.safety_matcher.assess(safe_sentences))
         result.red_flags, result.checks, result.safety = safety.route, safety.check, safety.level
         seen_domains: dict[str, None] = {}
         seen_themes: dict[str, None] = {}
@@ -210,7 +213,18 @@ class Analyzer:
 
     def assess(self, text: str) -> SafetyResult:
         """The safety net alone: kinds to route at once and kinds to ask about first."""
-        return self.safety_matcher.assess([self._safe_tokens(s) for s in self._sentences(text)])
+        found = self.safety_matcher.assess([self._safe_tokens(s) for s in self._sentences(text)])
+        return self._second_look(text, found)
+
+    def _second_look(self, text: str, found: SafetyResult) -> SafetyResult:
+        """Nothing found by the rules, but the model finds it looks like a crisis: one question."""
+        if found or self.suspicion is None:
+            return found
+        kind = self.suspicion.suspects(text)
+        if kind is not None:
+            found.check.append(kind)
+            found.hits.append((kind, "check", f"model {self.suspicion.score(text):.1f}"))
+        return found
 
     def red_flags(self, text: str) -> list[str]:
         """Kinds to route at once (the ``route`` tier of :meth:`assess`)."""

@@ -366,6 +366,7 @@ async def cmd_nlp_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         format_safety,
         load,
     )
+    from bot.nlp.suspicion import ordinary
 
     analyzer = Analyzer(settings.content_dir)
     show = not args.quiet
@@ -375,6 +376,13 @@ async def cmd_nlp_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     }
     print("== Safety net (held-out: written before tuning, frozen) ==")
     print(format_safety(safety, show_misses=show))
+    everyday = {
+        "dev": evaluate_safety(analyzer, ordinary(load(args.ph_dev))),
+        HELD_OUT: evaluate_safety(analyzer, ordinary(load(args.ph_heldout))),
+    }
+    print("everyday statements (the Positive Health sets), flagged / routed:")
+    for name, r in everyday.items():
+        print(f"  {name}: {r.benign_flagged} / {r.benign_routed}")
     ph = {
         "dev": evaluate_ph(analyzer, load(args.ph_dev)),
         HELD_OUT: evaluate_ph(analyzer, load(args.ph_heldout)),
@@ -389,14 +397,16 @@ async def cmd_nlp_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_nlp_train(args: argparse.Namespace, settings: Settings) -> int:
-    """Only the dev set: the held-out set must stay unseen by everything that learns or is tuned."""
+    """Only dev sets: the held-out sets must stay unseen by everything that learns or is tuned."""
     from bot.nlp.evaluate import expected_kinds, load
-    from bot.nlp.suspicion import MODEL_FILE, file_sha256, train
+    from bot.nlp.suspicion import MODEL_FILE, fingerprint, ordinary, train
 
-    if "heldout" in args.safety_dev.name:
-        print("the held-out set is never used to train", file=sys.stderr)
+    sources = [args.safety_dev, *args.ordinary]
+    if any("heldout" in p.name for p in sources):
+        print("the held-out sets are never used to train", file=sys.stderr)
         return 2
-    model = train(load(args.safety_dev), expected_kinds, file_sha256(args.safety_dev))
+    items = load(args.safety_dev) + [i for p in args.ordinary for i in ordinary(load(p))]
+    model = train(items, expected_kinds, fingerprint(sources))
     target = settings.content_dir / "lexicon" / MODEL_FILE
     model.save(target)
     print(f"{target}: {len(model.weights)} features, threshold {model.threshold:.2f}, {model.stats}")
@@ -557,6 +567,13 @@ def build_parser() -> argparse.ArgumentParser:
         "content/nl/lexicon/safety_model.json",
     )
     p.add_argument("--safety-dev", type=Path, default=EVAL_DATA / "safety_dev.yaml", help="safety tuning set")
+    p.add_argument(
+        "--ordinary",
+        type=Path,
+        nargs="*",
+        default=[EVAL_DATA / "ph_dev.yaml", EVAL_DATA / "nlp_eval.yaml"],
+        help="dev sets of everyday statements, learned as benign",
+    )
     p.set_defaults(action=cmd_nlp_train)
 
     p = sub.add_parser(

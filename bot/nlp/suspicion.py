@@ -29,6 +29,7 @@ from typing import Any
 
 MODEL_FILE = "safety_model.json"
 MIN_COUNT = 2  # a feature seen fewer times in the dev set says nothing
+MIN_WORDS = 6  # "hallo, wat is mijn afspraak?", "de nieuwe pillen": too little to go on; rules alone
 MIN_WEIGHT = 0.4  # smaller log-odds are left out of the stored model (it stays small and fast)
 MIN_KIND_WEIGHT = 1.0
 # The threshold is the lowest score that keeps this share of benign statements flagged by this layer
@@ -75,6 +76,8 @@ class SuspicionModel:
 
     def suspects(self, text: str) -> str | None:
         """The kind to ask about, or None."""
+        if len(text.split()) < MIN_WORDS:
+            return None
         return self.kind(text) if self.score(text) > self.threshold else None
 
     # -- storage ---------------------------------------------------------------------------------
@@ -158,3 +161,14 @@ def train(items: Iterable[dict[str, Any]], expected: Any, trained_on: str = "") 
 
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def fingerprint(paths: Sequence[Path]) -> str:
+    """One digest for the files a model learned from, so a test can tell it is out of date."""
+    return hashlib.sha256(" ".join(file_sha256(p) for p in paths).encode()).hexdigest()
+
+
+def ordinary(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Everyday statements from the other dev sets (Positive Health, domains), as benign examples:
+    the model must learn that "ik slaap slecht" or "ik kom de deur niet uit" is no crisis."""
+    return [{"t": i["t"], "kind": "none"} for i in items if not i.get("rf")]

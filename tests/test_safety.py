@@ -261,7 +261,8 @@ def test_training_picks_its_threshold_on_the_items_it_gets() -> None:
     items = [{"t": f"ik wil echt niet meer verder {n}", "kind": "suicide"} for n in range(20)]
     items += [{"t": f"ik ga morgen weer lekker wandelen {n}", "kind": "none"} for n in range(20)]
     model = train(items, expected_kinds, "x")
-    assert model.suspects("ik wil echt niet meer verder, nooit") == "suicide"
+    suspected = model.suspects("ik wil echt niet meer verder, nooit")
+    assert suspected is not None and suspected[0] == "suicide" and suspected[1] > model.threshold
     assert model.suspects("ik ga morgen weer lekker fietsen") is None
     assert model.suspects("ik wil niet verder") is None  # too short to judge: the rules alone
     assert model.stats["items"] == 40 and model.trained_on == "x"

@@ -220,15 +220,12 @@ class Analyzer:
         """Nothing found by the rules, but the model finds it looks like a crisis: one question."""
         if found or self.suspicion is None:
             return found
-        kind = self.suspicion.suspects(text)
-        if kind is not None:
+        suspected = self.suspicion.suspects(text)
+        if suspected is not None:
+            kind, score = suspected
             found.check.append(kind)
-            found.hits.append((kind, "check", f"model {self.suspicion.score(text):.1f}"))
+            found.hits.append((kind, "check", f"model {score:.1f}"))
         return found
-
-    def red_flags(self, text: str) -> list[str]:
-        """Kinds to route at once (the ``route`` tier of :meth:`assess`)."""
-        return self.assess(text).route
 
     def route(self, flag: str) -> str:
         return self.lexicon.safety.routes[flag]

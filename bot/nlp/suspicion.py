@@ -67,18 +67,19 @@ class SuspicionModel:
     def score_features(self, feats: set[str]) -> float:
         return self.prior + sum(self.weights.get(f, 0.0) for f in feats)
 
-    def kind(self, text: str) -> str:
+    def suspects(self, text: str) -> tuple[str, float] | None:
+        """The kind to ask about and the score, or None (the text's features are read once)."""
+        if len(text.split()) < MIN_WORDS:
+            return None
         feats = features(text)
-        return max(
+        score = self.score_features(feats)
+        if score <= self.threshold:
+            return None
+        kind = max(
             self.kind_priors,
             key=lambda k: self.kind_priors[k] + sum(self.kinds[k].get(f, 0.0) for f in feats),
         )
-
-    def suspects(self, text: str) -> str | None:
-        """The kind to ask about, or None."""
-        if len(text.split()) < MIN_WORDS:
-            return None
-        return self.kind(text) if self.score(text) > self.threshold else None
+        return kind, score
 
     # -- storage ---------------------------------------------------------------------------------
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 from collections.abc import Callable
@@ -34,6 +35,8 @@ from bot.voice.tts import EspeakTTS, PiperTTS, TextToSpeech, VoiceCache
 from scheduler.outbox import OutboxSender
 from scheduler.ratelimit import RateLimiter
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class App:
@@ -55,6 +58,8 @@ class App:
     read_aloud: ReadAloud
     voice_answers: VoiceAnswers
     outbox: OutboxSender | None = field(default=None)
+    _ticking: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
+    _stopping: bool = field(default=False, init=False, repr=False)
 
     def attach_channel(self, channel: Channel) -> OutboxSender:
         """Wire the outbox to the channel that will deliver it."""
@@ -72,8 +77,21 @@ class App:
 
     async def tick(self) -> int:
         """The scheduler's heartbeat: create due reminders, then send what is due."""
-        await self.reminders.materialise()
-        return await self.outbox.flush() if self.outbox is not None else 0
+        if self._stopping:
+            return 0
+        async with self._ticking:
+            if self._stopping:
+                return 0
+            await self.reminders.materialise()
+            return await self.outbox.flush() if self.outbox is not None else 0
+
+    async def stop_ticks(self, timeout: float = 10.0) -> None:
+        """No new heartbeats; wait for the one in hand so nothing is cut off mid-write."""
+        self._stopping = True
+        try:
+            await asyncio.wait_for(self._ticking.acquire(), timeout)
+        except TimeoutError:
+            log.warning("a scheduler tick was still running at shutdown")
 
     async def close(self) -> None:
         await self.db.close()
@@ -163,16 +181,16 @@ def voice_cache(settings: Settings) -> VoiceCache | None:
         return None
     if settings.tts_backend == "piper":
         if settings.piper_model is None or shutil.which("piper") is None:
-            logging.getLogger(__name__).warning("TTS_BACKEND=piper needs PIPER_MODEL and the piper program")
+            log.warning("TTS_BACKEND=piper needs PIPER_MODEL and the piper program")
             return None
         backend = PiperTTS(settings.piper_model)
     else:
         backend = EspeakTTS()
         if shutil.which("espeak-ng") is None:
-            logging.getLogger(__name__).warning("read aloud is off: espeak-ng is not installed")
+            log.warning("read aloud is off: espeak-ng is not installed")
             return None
     if shutil.which("opusenc") is None:
-        logging.getLogger(__name__).warning("read aloud is off: opusenc (opus-tools) is not installed")
+        log.warning("read aloud is off: opusenc (opus-tools) is not installed")
         return None
     return VoiceCache(backend, settings.voice_cache_dir)
 

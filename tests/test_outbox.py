@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Sequence
 
@@ -155,3 +156,28 @@ async def test_fake_api_limits_answer_429_and_the_sender_stays_under_them(tmp_pa
         await bot.session.close()
         await app.close()
         await server.stop()
+
+
+async def test_shutdown_waits_for_the_tick_in_hand_and_starts_no_new_one(app: App) -> None:
+    """A heartbeat that is writing when the bot stops finishes before the database closes."""
+    started, release = asyncio.Event(), asyncio.Event()
+    finished: list[str] = []
+    materialise = app.reminders.materialise
+
+    async def slow_materialise() -> int:
+        started.set()
+        await release.wait()
+        made = await materialise()
+        finished.append("materialised")
+        return made
+
+    app.reminders.materialise = slow_materialise  # type: ignore[method-assign]
+    running = asyncio.create_task(app.tick())
+    await started.wait()
+    stopping = asyncio.create_task(app.stop_ticks(timeout=5))
+    await asyncio.sleep(0.05)
+    assert not stopping.done() and not finished
+    release.set()
+    await stopping
+    assert finished == ["materialised"] and running.done()
+    assert await app.tick() == 0 and finished == ["materialised"]

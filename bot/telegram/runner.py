@@ -98,6 +98,7 @@ async def run_polling(app: App) -> None:
         # SIGTERM/SIGINT: polling has stopped; let the update in hand finish, then close.
         wakeups.shutdown(wait=False)
         await wiring.guard.drain()
+        await app.stop_ticks()
         try:
             await app.outbox.close()
         except TimeoutError:

@@ -17,6 +17,8 @@ Everything Dutch is data in ``content/nl/lexicon/safety.yaml``:
   ``none`` for the kinds a modifier names when its condition holds *near the hit* (within the
   modifier's window before and after the words that fired), so "mijn vader overleed aan een
   hartaanval en nu heb ik pijn op de borst" keeps its route: the past is about other words.
+  A modifier with ``later: N`` is read in one of the next N sentences instead, a sentence that fires
+  nothing itself ("Ik had een hartinfarct. Dat is nu twintig jaar geleden.").
 
 Negation is not a modifier: "ik wil niet dood" keeps its flag. Separable verbs are re-joined within
 a sentence ("neem ... in" -> ``innemen``), so rules may use either the joined or the plain verb.
@@ -29,7 +31,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import pairwise
+from itertools import pairwise, product
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,7 @@ KNOWN_WORD_ZIPF = 2.0  # wordfreq: at or above this a word is real Dutch, not a 
 _NUMBER = re.compile(r"^(\d{1,4}(?:[.,]\d{1,2})?)(?:°c?|°|c|mmol\w*|graden)?$")
 _ORDINAL = re.compile(r"^\d{1,3}(?:e|ste|de)$")  # "op mijn 40e", "op haar 68ste"
 ORDINAL_KEY = "#ord"  # lexicon entries may name it: "#ord" is any such ordinal
+PHRASE_WORD = "#phrase"  # what a word means that occurs only inside phrases (for typo repair)
 _SPLIT_PARTICLE = re.compile(r"^(?P<p>[a-z]+)_(?P<v>[a-z]+)$")
 
 
@@ -92,6 +95,15 @@ class Modifier:
     then: str  # "check" (a route becomes a check) or "none"
     window: int = DEFAULT_WINDOW  # how far from the hit the condition is read
     near: int = DEFAULT_WINDOW  # how far from the hit an "unless" concept ("nu", "weer") still counts
+    # later > 0: the condition is read in one of the next ``later`` sentences of the message, one
+    # that fires nothing itself ("Ik had pijn op de borst. Dat is nu twintig jaar geleden."); the
+    # sentence of the hit holds every ``needs_here`` concept (a verb in the past) and no
+    # ``unless_here`` concept ("nu"), and no sentence after the condition holds an ``unless_after``
+    # concept ("Nu heb ik het weer.").
+    later: int = 0
+    needs_here: tuple[str, ...] = ()
+    unless_here: tuple[str, ...] = ()
+    unless_after: tuple[str, ...] = ()
 
     def holds(self, positions: dict[str, list[int]], span: tuple[int, int]) -> bool:
         def near(concept: str, reach: int) -> bool:
@@ -168,7 +180,11 @@ class SafetyLexicon:
         for rule in self.rules:
             self.rules_by_first.setdefault(rule.needs[0], []).append(rule)
         self.modifiers = [self._modifier(name, spec) for name, spec in (data.get("modifiers") or {}).items()]
-        known = set(self.exact.keys()) | set(self.surface.keys())
+        # Words inside phrases ("niet veilig") can be typed wrong too: they are repair targets.
+        self.phrase_words = frozenset(
+            word for entries in self.phrases.values() for words, _, _ in entries for word in words
+        )
+        known = set(self.exact.keys()) | set(self.surface.keys()) | self.phrase_words
         self.known_concepts = {c for cs in self.exact.values() for c in cs}
         self.known_concepts |= {c for cs in self.surface.values() for c in cs}
         self.known_concepts |= {c for entries in self.phrases.values() for _, c, _ in entries}
@@ -206,6 +222,10 @@ class SafetyLexicon:
         condition = str(spec["if"])
         body, _, options = condition.partition("|")
         reach = _options(condition, options, ("window", "near"))
+        later = int(spec.get("later", 0))
+        needs_here = tuple(str(c) for c in spec.get("needs_here") or ())
+        unless_here = tuple(str(c) for c in spec.get("unless_here") or ())
+        unless_after = tuple(str(c) for c in spec.get("unless_after") or ())
         rule = Rule.parse("", "", body)
         kinds: set[str] = set()
         for item in spec["kinds"]:
@@ -215,7 +235,17 @@ class SafetyLexicon:
             raise ValueError(f"modifier {name}: then must be route, check or none")
         window = reach.get("window", DEFAULT_WINDOW)
         return Modifier(
-            name, rule.needs, rule.unless, frozenset(kinds), then, window, reach.get("near", window)
+            name,
+            rule.needs,
+            rule.unless,
+            frozenset(kinds),
+            then,
+            window,
+            reach.get("near", window),
+            later,
+            needs_here,
+            unless_here,
+            unless_after,
         )
 
     def _check_names(self) -> None:
@@ -225,7 +255,8 @@ class SafetyLexicon:
                 if concept not in self.known_concepts:
                     raise ValueError(f"rule {rule.source!r} of {rule.kind} names unknown concept {concept}")
         for modifier in self.modifiers:
-            for concept in (*modifier.needs, *modifier.unless):
+            extra = (*modifier.needs_here, *modifier.unless_here, *modifier.unless_after)
+            for concept in (*modifier.needs, *modifier.unless, *extra):
                 if concept not in self.known_concepts:
                     raise ValueError(f"modifier {modifier.name} names unknown concept {concept}")
             for kind in modifier.kinds:
@@ -265,10 +296,23 @@ class SafetyLexicon:
                 if word.startswith(variant):
                     candidates.add(stem + word[len(variant) :])
         candidates = {c for c in candidates if c[0] == word[0] and c != word}
-        meaning = {c: self.concepts_of(c) | self.surface.get(c, set()) for c in candidates}
+        # The likeliest typo first: a letter left out ("geslgen" -> "geslagen"), then one too many,
+        # then one letter for another ("geslgen" is also "gelegen" with one letter changed).
+        dropped = {c for c in candidates if word in _deletions(c)}
+        extra = {c for c in candidates if c in _deletions(word)}
+        for group in (dropped, extra, candidates):
+            meaning = {c: self._meaning(c) for c in group}
+            if meaning:
+                break
         if not meaning or not frozenset.intersection(*(frozenset(m) for m in meaning.values())):
             return None  # nothing, or words that mean different things ("docter": dochter or dotter)
         return max(sorted(meaning), key=lambda c: len(meaning[c]))
+
+    def _meaning(self, word: str) -> frozenset[str]:
+        """The concepts of a word; one that only occurs inside phrases ("niet veilig") means: part
+        of a phrase."""
+        phrase = {PHRASE_WORD} if word in self.phrase_words else set()
+        return self.concepts_of(word) | self.surface.get(word, set()) | phrase
 
 
 def _plain(text: str) -> str:
@@ -292,13 +336,13 @@ class SafetyMatcher:
         self._lemma = lemma
         self.particles = frozenset(particles)
         # Phrases match in every form of their words ("zegt niks" also as "zei niks"): index each phrase
-        # under every key of its first word, and keep every key of each of its words.
-        self._phrases: dict[str, list[tuple[tuple[frozenset[str], ...], str]]] = {}
+        # under every key of its first two words ("niet" starts dozens), and keep every key of each word.
+        self._phrases: dict[tuple[str, str], list[tuple[tuple[frozenset[str], ...], str]]] = {}
         for entries in lexicon.phrases.values():
             for words, concept, exact in entries:
                 forms = tuple(frozenset({w} if exact else self._token(w).keys) for w in words)
-                for key in forms[0]:
-                    self._phrases.setdefault(key, []).append((forms, concept))
+                for pair in product(forms[0], forms[1]):
+                    self._phrases.setdefault(pair, []).append((forms, concept))
 
     def token(self, norm: str) -> SafeTok:
         return self._token(norm)
@@ -328,13 +372,22 @@ class SafetyMatcher:
         ("geen toekomst" and "spullen weggegeven") add up to a route; a hit lowered by a modifier
         (the past, a film) never does."""
         found: dict[str, list[tuple[str, Rule, str]]] = {}
-        for sentence in _with_short_neighbours(sentences):
-            for kind, tier, rule, source in self._sentence(sentence):
-                found.setdefault(kind, []).append((tier, rule, source))
+        concepts = [self._positions(self._unmask(sentence)) for sentence in sentences]
+        own = [self._hits(positions) for positions in concepts]
+        anchors = self._anchors(concepts, own)
+        for covered, unit in _with_short_neighbours(sentences):
+            hits = own[covered[0]] if len(covered) == 1 else self._sentence(unit)
+            for kind, tier, rule, source in hits:
+                for modifier, anchor in anchors:
+                    if self._anchored(modifier, anchor, covered, kind, concepts):
+                        tier = _apply(tier, modifier.then)
+                        source = f"{source} [{modifier.name}]"
+                if tier != NONE:
+                    found.setdefault(kind, []).append((tier, rule, source))
         result = SafetyResult()
-        for kind, hits in found.items():
-            routes = [source for tier, _, source in hits if tier == ROUTE]
-            plain = [rule for tier, rule, source in hits if tier == CHECK and source == rule.source]
+        for kind, kind_hits in found.items():
+            routes = [source for tier, _, source in kind_hits if tier == ROUTE]
+            plain = [rule for tier, rule, source in kind_hits if tier == CHECK and source == rule.source]
             if not routes and _independent(plain) >= CHECKS_MAKE_A_ROUTE:
                 routes = [" & ".join(sorted({rule.source for rule in plain}))]
             if routes:
@@ -342,13 +395,47 @@ class SafetyMatcher:
                 result.hits.append((kind, ROUTE, routes[0]))
             else:
                 result.check.append(kind)
-                result.hits.append((kind, CHECK, hits[0][2]))
+                result.hits.append((kind, CHECK, kind_hits[0][2]))
         return result
+
+    def _anchors(
+        self, concepts: list[dict[str, list[int]]], own: list[list[tuple[str, str, Rule, str]]]
+    ) -> list[tuple[Modifier, int]]:
+        """Sentences that only say when something was ("Dat was in 1996."): (modifier, index)."""
+        found: list[tuple[Modifier, int]] = []
+        later = [m for m in self.lexicon.modifiers if m.later]
+        for index, positions in enumerate(concepts):
+            if own[index] or not later:
+                continue
+            present = set(positions)
+            for modifier in later:
+                if present.issuperset(modifier.needs) and not present.intersection(modifier.unless):
+                    found.append((modifier, index))
+        return found
+
+    def _anchored(
+        self,
+        modifier: Modifier,
+        anchor: int,
+        covered: tuple[int, ...],
+        kind: str,
+        concepts: list[dict[str, list[int]]],
+    ) -> bool:
+        targets = [i for i in covered if i != anchor]
+        if kind not in modifier.kinds or not targets or not 0 < anchor - max(targets) <= modifier.later:
+            return False
+        if not all(concepts[i].keys() >= set(modifier.needs_here) for i in targets):
+            return False
+        if any(concepts[i].keys() & set(modifier.unless_here) for i in targets):
+            return False
+        later_sentences = concepts[anchor + 1 :]
+        return not any(positions.keys() & set(modifier.unless_after) for positions in later_sentences)
 
     def _sentence(self, toks: Sequence[SafeTok]) -> list[tuple[str, str, Rule, str]]:
         """Every rule that fires in the sentence, with its tier after the modifiers."""
-        toks = self._unmask(toks)
-        positions = self._positions(toks)
+        return self._hits(self._positions(self._unmask(toks)))
+
+    def _hits(self, positions: dict[str, list[int]]) -> list[tuple[str, str, Rule, str]]:
         if not positions:
             return []
         present = set(positions)
@@ -369,7 +456,7 @@ class SafetyMatcher:
             return []
         tier, source = rule.tier, rule.source
         for modifier in self.lexicon.modifiers:
-            if rule.kind not in modifier.kinds or not present.issuperset(modifier.needs):
+            if modifier.later or rule.kind not in modifier.kinds or not present.issuperset(modifier.needs):
                 continue
             if all(modifier.holds(positions, sp) for sp in spans):
                 tier = _apply(tier, modifier.then)
@@ -407,9 +494,11 @@ class SafetyMatcher:
                     add(concept, i)
                 for concept in lex.surface.get(tok.norm, ()):
                     add(concept, i)
-                for forms, concept in self._phrases.get(key, ()):
-                    if _phrase_at(toks, i, forms):
-                        add(concept, i)
+            if i + 1 < len(toks):
+                for pair in product(tok.keys, toks[i + 1].keys):
+                    for forms, concept in self._phrases.get(pair, ()):
+                        if _phrase_at(toks, i, forms):
+                            add(concept, i)
             unit = toks[i + 1].norm if i + 1 < len(toks) else ""
             if tok.number is not None and unit not in lex.not_a_reading:
                 for concept, (lo, hi) in lex.numbers.items():
@@ -450,11 +539,14 @@ def _apply(tier: str, then: str) -> str:
 SHORT_SENTENCE = 8  # "Benauwd!! Help": a sentence this short is also read together with its neighbour
 
 
-def _with_short_neighbours(sentences: Sequence[Sequence[SafeTok]]) -> list[Sequence[SafeTok]]:
-    units = list(sentences)
-    for first, second in pairwise(sentences):
+def _with_short_neighbours(
+    sentences: Sequence[Sequence[SafeTok]],
+) -> list[tuple[tuple[int, ...], Sequence[SafeTok]]]:
+    """Each sentence on its own, and each pair with a short one: (sentence indexes, tokens)."""
+    units: list[tuple[tuple[int, ...], Sequence[SafeTok]]] = [((i,), s) for i, s in enumerate(sentences)]
+    for i, (first, second) in enumerate(pairwise(sentences)):
         if min(len(first), len(second)) <= SHORT_SENTENCE:
-            units.append([*first, *second])
+            units.append(((i, i + 1), [*first, *second]))
     return units
 
 

@@ -337,12 +337,12 @@ class SafetyMatcher:
         self.particles = frozenset(particles)
         # Phrases match in every form of their words ("zegt niks" also as "zei niks"): index each phrase
         # under every key of its first two words ("niet" starts dozens), and keep every key of each word.
-        self._phrases: dict[tuple[str, str], list[tuple[tuple[frozenset[str], ...], str]]] = {}
+        self._phrases: dict[tuple[str, str], list[tuple[tuple[frozenset[str], ...], str, bool]]] = {}
         for entries in lexicon.phrases.values():
             for words, concept, exact in entries:
                 forms = tuple(frozenset({w} if exact else self._token(w).keys) for w in words)
                 for pair in product(forms[0], forms[1]):
-                    self._phrases.setdefault(pair, []).append((forms, concept))
+                    self._phrases.setdefault(pair, []).append((forms, concept, exact))
 
     def token(self, norm: str) -> SafeTok:
         return self._token(norm)
@@ -496,8 +496,8 @@ class SafetyMatcher:
                     add(concept, i)
             if i + 1 < len(toks):
                 for pair in product(tok.keys, toks[i + 1].keys):
-                    for forms, concept in self._phrases.get(pair, ()):
-                        if _phrase_at(toks, i, forms):
+                    for forms, concept, exact in self._phrases.get(pair, ()):
+                        if _phrase_at(toks, i, forms, exact):
                             add(concept, i)
             unit = toks[i + 1].norm if i + 1 < len(toks) else ""
             if tok.number is not None and unit not in lex.not_a_reading:
@@ -550,9 +550,12 @@ def _with_short_neighbours(
     return units
 
 
-def _phrase_at(toks: Sequence[SafeTok], i: int, forms: tuple[frozenset[str], ...]) -> bool:
+def _phrase_at(toks: Sequence[SafeTok], i: int, forms: tuple[frozenset[str], ...], exact: bool) -> bool:
+    """The phrase starts at token ``i``: each word in one of its forms ("=...": as written only)."""
     if i + len(forms) > len(toks):
         return False
+    if exact:
+        return all(toks[i + k].norm in forms[k] for k in range(len(forms)))
     return all(not forms[k].isdisjoint(toks[i + k].keys) for k in range(len(forms)))
 
 

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     outbox_interval_seconds: float = Field(default=15.0, gt=0)
     send_rate_per_second: float = Field(default=30.0, gt=0)
     send_rate_per_chat_per_second: float = Field(default=1.0, gt=0)
+    update_concurrency: int = Field(
+        default=64, ge=1, le=1000, description="Chats handled at the same time (each chat stays in order)."
+    )
     quiet_hours: str = Field(
         default="21:30-08:00", description="No reminders in this local period (HH:MM-HH:MM)."
     )

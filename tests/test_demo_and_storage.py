@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,6 +58,55 @@ async def test_migrations_wal_and_restart(settings: Settings, clock: FrozenClock
     app2 = await build_app(settings, clock)
     assert [p.name for p in await app2.repo.list_practices()] == ["P"]
     await app2.close()
+
+
+async def test_two_processes_starting_on_one_new_file_both_migrate_cleanly(tmp_path: Path) -> None:
+    """Two bot processes (say the bot and the web app) start at once on a fresh database: the
+    second waits for the first's migrations and finds nothing left to do."""
+    env_path = tmp_path / "both.sqlite3"
+    code = (
+        "import asyncio, sys; from bot.storage.db import Database\n"
+        "async def main():\n"
+        f"    db = await Database.open({str(env_path)!r})\n"
+        "    print(len(await db.fetchall('SELECT version FROM schema_migrations')))\n"
+        "    await db.close()\n"
+        "asyncio.run(main())\n"
+    )
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        for _ in range(3)
+    ]
+    results = [await p.communicate() for p in procs]
+    shipped = len(list(MIGRATIONS.glob("*.sql")))
+    for proc, (out, err) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, err.decode()
+        assert out.decode().strip() == str(shipped)
+
+
+async def test_no_task_reads_what_another_may_still_roll_back(app: App, clock: FrozenClock) -> None:
+    """Reads outside a transaction see committed rows only; a transaction sees its own writes."""
+    inside, outside = asyncio.Event(), asyncio.Event()
+    seen: dict[str, list[str]] = {}
+
+    async def writer() -> None:
+        with pytest.raises(RuntimeError):
+            async with app.repo.transaction():
+                await app.repo.add_practice("not yet", clock.now())
+                seen["own"] = [p.name for p in await app.repo.list_practices()]
+                inside.set()
+                await outside.wait()
+                raise RuntimeError("rolled back")
+
+    async def reader() -> None:
+        await inside.wait()
+        seen["other"] = [p.name for p in await app.repo.list_practices()]
+        outside.set()
+
+    await asyncio.gather(writer(), reader())
+    assert seen == {"own": ["not yet"], "other": []}
+    assert await app.repo.list_practices() == []
 
 
 async def test_transaction_rolls_back_everything(app: App, clock: FrozenClock) -> None:

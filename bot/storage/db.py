@@ -30,53 +30,80 @@ def _migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-class Database:
-    """One aiosqlite connection shared by the process; writes are serialised."""
+MIGRATION_WAIT_MS = 60_000  # another process migrating the same file: wait this long for it
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+
+async def _connect(path: str) -> aiosqlite.Connection:
+    pending = aiosqlite.connect(path, isolation_level=None)
+    # A crash elsewhere must not leave the process hanging on the connection's worker thread.
+    pending._thread.daemon = True
+    conn = await pending
+    conn.row_factory = aiosqlite.Row
+    await conn.execute("PRAGMA journal_mode=WAL")
+    await conn.execute("PRAGMA synchronous=NORMAL")
+    await conn.execute("PRAGMA foreign_keys=ON")
+    await conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
+class Database:
+    """One writer connection (writes serialised, ``BEGIN IMMEDIATE``) and one reader connection.
+
+    Reads outside a transaction go to the reader, which sees only committed rows (WAL snapshot):
+    a task never reads what another task may still roll back. Reads inside a transaction use the
+    writer, so a transaction sees its own writes. An in-memory database has the writer only.
+    """
+
+    def __init__(self, conn: aiosqlite.Connection, reader: aiosqlite.Connection | None = None) -> None:
         self.conn = conn
+        self.reader = reader or conn
         self._lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: str | Path) -> Database:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        pending = aiosqlite.connect(str(path), isolation_level=None)
-        # A crash elsewhere must not leave the process hanging on the connection's worker thread.
-        pending._thread.daemon = True
-        conn = await pending
-        conn.row_factory = aiosqlite.Row
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        await conn.execute("PRAGMA foreign_keys=ON")
-        await conn.execute("PRAGMA busy_timeout=5000")
+        conn = await _connect(str(path))
         db = cls(conn)
         await db.migrate()
+        if str(path) != ":memory:":
+            db.reader = await _connect(str(path))
+            await db.reader.execute("PRAGMA query_only=ON")
         return db
 
     async def close(self) -> None:
+        if self.reader is not self.conn:
+            await self.reader.close()
         await self.conn.close()
 
     async def migrate(self) -> list[int]:
-        await self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-            "name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-        )
-        rows = await self.fetchall("SELECT version FROM schema_migrations")
-        done = {r["version"] for r in rows}
-        applied = []
-        for version, name, sql in _migrations():
-            if version in done:
-                continue
+        """Apply pending migrations in one write transaction: a second process starting on the same
+        file waits for the first (``BEGIN IMMEDIATE``), then finds nothing left to do."""
+        await self.conn.execute(f"PRAGMA busy_timeout={MIGRATION_WAIT_MS}")
+        applied: list[int] = []
+        try:
             async with self.transaction():
-                for statement in _split_sql(sql):
-                    await self.conn.execute(statement)
                 await self.conn.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                    (version, name, datetime.now(UTC).isoformat(timespec="seconds")),
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                    "name TEXT NOT NULL, applied_at TEXT NOT NULL)"
                 )
-            log.info("applied migration %s", name)
-            applied.append(version)
+                rows = await self.fetchall("SELECT version FROM schema_migrations")
+                done = {r["version"] for r in rows}
+                for version, name, sql in _migrations():
+                    if version in done:
+                        continue
+                    for statement in _split_sql(sql):
+                        await self.conn.execute(statement)
+                    await self.conn.execute(
+                        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                        (version, name, datetime.now(UTC).isoformat(timespec="seconds")),
+                    )
+                    applied.append(version)
+        finally:
+            await self.conn.execute("PRAGMA busy_timeout=5000")
+        for version, name, _ in _migrations():
+            if version in applied:
+                log.info("applied migration %s", name)
         return applied
 
     @asynccontextmanager
@@ -113,12 +140,15 @@ class Database:
             await cursor.close()
             return count
 
+    def _read_conn(self) -> aiosqlite.Connection:
+        return self.conn if _in_transaction.get() else self.reader
+
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
-        async with self.conn.execute(sql, tuple(params)) as cursor:
+        async with self._read_conn().execute(sql, tuple(params)) as cursor:
             return await cursor.fetchone()
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        async with self.conn.execute(sql, tuple(params)) as cursor:
+        async with self._read_conn().execute(sql, tuple(params)) as cursor:
             return list(await cursor.fetchall())
 
 

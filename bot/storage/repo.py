@@ -518,10 +518,18 @@ class Repository:
         return row is not None
 
     async def mark_processed(self, update_id: int, now: datetime) -> None:
-        await self.db.execute(
-            "INSERT OR IGNORE INTO processed_updates (update_id, processed_at) VALUES (?, ?)",
-            (update_id, iso(now)),
-        )
+        """The update is applied; in the caller's transaction (the one that records the answer).
+        Its inbox row is handled too, and its content forgotten."""
+        async with self.db.transaction():
+            await self.db.execute(
+                "INSERT OR IGNORE INTO processed_updates (update_id, processed_at) VALUES (?, ?)",
+                (update_id, iso(now)),
+            )
+            await self.db.execute(
+                "UPDATE inbox SET status = 'handled', payload_json = '{}', handled_at = ? "
+                "WHERE update_id = ? AND status = 'pending'",
+                (iso(now), update_id),
+            )
 
     # -- safety events ----------------------------------------------------------------
     async def add_safety_event(

@@ -1,8 +1,10 @@
-"""``python -m bot run``: long polling with graceful shutdown."""
+"""``python -m bot run``: long polling into the durable inbox, per-chat workers, graceful shutdown."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 from dataclasses import dataclass
 
 from aiogram import Bot, Dispatcher
@@ -14,8 +16,10 @@ from aiogram.types import BotCommand
 from bot.app import App
 from bot.commands import MENU
 from bot.config import Settings
+from bot.storage.inbox import InboxRepository
 from bot.telegram.channel import TelegramChannel
 from bot.telegram.handlers import Responder, build_routers
+from bot.telegram.inbox import InboxWorkers, poll
 from bot.telegram.middleware import UpdateGuard
 from scheduler.wakeup import start_wakeups
 
@@ -85,24 +89,34 @@ async def run_polling(app: App) -> None:
         raise
     wiring = build_dispatcher(app, bot)
     assert app.outbox is not None
+    inbox = InboxRepository(app.db, app.clock)
+    workers = InboxWorkers(inbox, bot, wiring.dp, concurrency=app.settings.update_concurrency)
     wakeups = start_wakeups(app.tick, app.settings.outbox_interval_seconds)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     try:
         me = await bot.get_me()
         log.info("bot @%s starts polling", me.username)
-        # Updates are handled one after another: aiogram then confirms an update's offset only
-        # after it was handled, so a crash never loses an acknowledged answer.
-        await wiring.dp.start_polling(
-            bot, handle_as_tasks=False, handle_signals=True, close_bot_session=False
-        )
+        await wiring.dp.emit_startup(bot=bot)
+        # Each batch is committed to the inbox before its offset is confirmed; chats are handled in
+        # parallel by per-chat workers, each chat in order (see bot/telegram/inbox.py).
+        await poll(bot, inbox, workers, stop, wiring.dp.resolve_used_update_types())
     finally:
-        # SIGTERM/SIGINT: polling has stopped; let the update in hand finish, then close.
+        # SIGTERM/SIGINT: no new updates; let the ones in hand finish, then close.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
         wakeups.shutdown(wait=False)
+        if not await workers.drain():
+            log.warning("updates still being handled at shutdown; they stay in the inbox")
         await wiring.guard.drain()
         await app.stop_ticks()
         try:
             await app.outbox.close()
         except TimeoutError:
             log.warning("outbox sends still running at shutdown; they stay pending")
+        await inbox.prune()
         await bot.session.close()
         await app.close()
         log.info("bot stopped")

@@ -71,7 +71,9 @@ class App:
         self.outbox.register("signal", self.reminders.render_signal)
         self.outbox.register("blocked", self.reminders.render_blocked)
         self.outbox.register("plan_start", self.patients.render_plan_start)
+        self.outbox.register("rejected", self.reminders.render_rejected)
         self.outbox.on_blocked = self.reminders.patient_blocked
+        self.outbox.on_rejected = self.reminders.delivery_rejected
         self.outbox.decorate = self.read_aloud.attach
         return self.outbox
 

@@ -25,6 +25,10 @@ class DeliveryBlocked(Exception):
     """The recipient can no longer be reached (blocked the bot, deleted account)."""
 
 
+class DeliveryRejected(Exception):
+    """Telegram refused this message (400 Bad Request): sending it again would fail again."""
+
+
 @dataclass
 class Reply:
     """Messages for one chat, plus what the channel must report back after delivery."""

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from bot.channels import Channel, DeliveryBlocked, DeliveryRetry
+from bot.channels import Channel, DeliveryBlocked, DeliveryRejected, DeliveryRetry
 from bot.clock import Clock
 from bot.flows.model import OutMessage
 from bot.storage.repo import OutboxItem, Repository
@@ -36,6 +36,8 @@ class OutboxSender:
         self.renderers: dict[str, Renderer] = {}
         # Called when a recipient blocked the bot (after the row is failed).
         self.on_blocked: Callable[[OutboxItem], Awaitable[None]] | None = None
+        # Called when Telegram refused a row (400; the row is failed and never retried).
+        self.on_rejected: Callable[[OutboxItem], Awaitable[None]] | None = None
         # Adds what a message needs at send time (a voice note for a patient who wants it read aloud).
         self.decorate: Callable[[int | None, list[OutMessage]], Awaitable[list[OutMessage]]] | None = None
         self._lock = asyncio.Lock()
@@ -104,8 +106,16 @@ class OutboxSender:
         while not queue.empty() and not self._stopping:
             item = queue.get_nowait()
             await self.limiter.acquire(item.chat_id)
-            sent += await self._send(item)
+            try:
+                sent += await self._send(item)
+            except Exception as exc:  # one broken row never stops the others: it waits, then retries
+                await self._postpone(item, 2.0**item.attempts, type(exc).__name__)
         return sent
+
+    async def _postpone(self, item: OutboxItem, delay: float, why: str) -> None:
+        give_up = item.attempts + 1 >= MAX_ATTEMPTS
+        await self.repo.outbox_retry(item.id, self.clock.now() + timedelta(seconds=delay), give_up=give_up)
+        log.warning("outbox item %s postponed %.0fs (%s, attempt %d)", item.id, delay, why, item.attempts + 1)
 
     async def _send(self, item: OutboxItem) -> int:
         renderer = self.renderers.get(item.kind)
@@ -129,12 +139,16 @@ class OutboxSender:
                     await self.repo.outbox_parts_sent(item.id, index + 1)
         except DeliveryRetry as exc:
             self.limiter.pause(exc.after_seconds)
-            give_up = item.attempts + 1 >= MAX_ATTEMPTS
-            delay = max(exc.after_seconds, 2**item.attempts)
-            await self.repo.outbox_retry(
-                item.id, self.clock.now() + timedelta(seconds=delay), give_up=give_up
-            )
-            log.warning("outbox item %s postponed %.0fs (attempt %d)", item.id, delay, item.attempts + 1)
+            await self._postpone(item, max(exc.after_seconds, 2**item.attempts), "retry")
+            return 0
+        except DeliveryRejected:
+            await self.repo.outbox_retry(item.id, self.clock.now(), give_up=True)
+            log.warning("outbox item %s (%s) refused by Telegram; failed, not retried", item.id, item.kind)
+            if self.on_rejected is not None:
+                try:
+                    await self.on_rejected(item)
+                except Exception as exc:  # the row stays failed; only the notice is missing
+                    log.error("notice about outbox item %s failed: %s", item.id, type(exc).__name__)
             return 0
         except DeliveryBlocked:
             await self.repo.outbox_retry(item.id, self.clock.now(), give_up=True)

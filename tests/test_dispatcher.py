@@ -5,12 +5,15 @@ The only fake is the Telegram side (an in-process Bot API core); storage is a re
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from bot.app import App, build_app
 from bot.clock import FrozenClock
+from bot.flows.model import OutMessage
+from bot.storage.repo import OutboxItem
 from bot.telegram.runner import resume_after_restart
 from bot.testing.fake_telegram import FakeTelegram
 from tests.conftest import DIMS, Harness, make_practice
@@ -73,9 +76,24 @@ async def test_unknown_user_gets_kind_message_and_no_data(
     )
     await harness.pump()
     texts = [m.text for m in core.to_chat(STRANGER)]
-    assert len(texts) == 3
+    assert len(texts) == 2  # /start, and one note for the rest: a stranger is answered once a while
     assert all("uitnodiging" in t for t in texts)
     assert not any("Linde" in t or "december" in t for t in texts)
+
+
+async def test_a_stranger_flood_costs_one_reply_but_danger_is_always_answered(
+    harness: Harness, core: FakeTelegram, clock: FrozenClock
+) -> None:
+    await make_practice(harness.app, clock)
+    for n in range(100):
+        core.user_sends(STRANGER, f"spam {n}")
+    await harness.pump()
+    assert len(core.to_chat(STRANGER)) == 1
+    await harness.say(STRANGER, "ik wil dood")  # the route, even in the quiet period
+    assert "113" in core.to_chat(STRANGER)[-2].text + core.to_chat(STRANGER)[-1].text
+    clock.advance(timedelta(minutes=11))
+    await harness.say(STRANGER, "hallo?")
+    assert "uitnodiging" in core.last_to(STRANGER).text
 
 
 async def test_invalid_and_reused_tokens(harness: Harness, core: FakeTelegram, clock: FrozenClock) -> None:
@@ -504,3 +522,35 @@ async def test_crisis_words_after_a_command(harness: Harness, core: FakeTelegram
     await harness.tap(PATIENT, "Ja, verder")
     await harness.say(PATIENT, "/foo")
     assert "/help" in core.to_chat(PATIENT)[-2].text
+
+
+async def test_refused_rows_fail_once_tell_the_practice_and_never_hold_up_an_alert(
+    harness: Harness, core: FakeTelegram, clock: FrozenClock
+) -> None:
+    """17 rows that Telegram refuses (400: far too long) are failed at once and never retried; the
+    POH hears which kind of message did not go out (never its text); a red-flag alert for another
+    patient that is queued after them still goes out in the same flush."""
+    await setup_people(harness, clock)
+    app, outbox = harness.app, harness.app.outbox
+    assert outbox is not None
+    patient = await app.repo.patient_by_telegram(PATIENT)
+    assert patient is not None
+
+    async def too_long(item: OutboxItem) -> list[OutMessage]:
+        return [OutMessage("geheime tekst " * 1000)]
+
+    outbox.register("reminder", too_long)
+    for n in range(17):  # one chat each, so Telegram's pace per chat does not slow the test
+        await app.repo.enqueue("reminder", 8000 + n, {}, clock.now(), clock.now(), patient_id=patient.id)
+    clock.advance(timedelta(seconds=1))
+    await harness.say(PATIENT, "ik wil niet meer leven")  # queues the POH alert after the 17 rows
+    await app.tick()
+    await outbox.settle()
+    rows = await app.repo.outbox_rows("reminder")
+    assert [r["status"] for r in rows] == ["failed"] * 17 and {r["attempts"] for r in rows} == {1}
+    to_poh = [m.text for m in core.to_chat(POH)]
+    assert any("113" in t or "zelfdoding" in t for t in to_poh)  # the alert went out
+    notices = [t for t in to_poh if "Telegram nam het niet aan" in t]
+    assert len(notices) == 1 and "een herinnering" in notices[0] and "geheime" not in notices[0]
+    await app.tick()
+    assert len(core.errors) == 17  # refused once each, never tried again

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
 from bot.channels import Reply
 from bot.clock import Clock
@@ -15,6 +16,8 @@ from bot.services.safety import CheckTap, SafetyService
 from bot.storage.repo import Clinician, Invite, Patient, Repository
 
 log = logging.getLogger(__name__)
+
+STRANGER_QUIET = timedelta(minutes=10)  # someone we do not know: at most one reply per chat per period
 
 
 class Onboarding:
@@ -35,17 +38,35 @@ class Onboarding:
         self.clinicians = clinicians
         self.catalog = catalog
         self.clock = clock
+        self._stranger_replied: dict[int, datetime] = {}
 
     def _note(self, chat_id: int, key: str) -> Reply:
         return Reply(chat_id, [OutMessage(self.catalog.t(key))])
 
     def stranger(self, chat_id: int, text: str | None) -> Reply:
-        """Someone we do not know. Danger words still get the route at once (no data is kept)."""
+        """Someone we do not know. Danger words still get the route at once (no data is kept);
+        anything else gets the invitation note at most once per ``STRANGER_QUIET`` (a flood of
+        messages from one stranger costs one reply, then silence)."""
         danger = self.safety.assess(text)
         notes = [OutMessage(n) for n in self.safety.notes(danger.route, practice_told=False)]
         if not danger.route and danger.check:
             notes.append(self.safety.stranger_question(danger.check))
+        if not notes and not self.stranger_may_hear(chat_id):
+            return Reply(chat_id, [])
         return Reply(chat_id, [*notes, OutMessage(self.catalog.t("unknown_user"))])
+
+    def stranger_may_hear(self, chat_id: int) -> bool:
+        """True once per ``STRANGER_QUIET`` per chat (kept in memory, no data about the stranger)."""
+        now = self.clock.now()
+        if len(self._stranger_replied) > 10_000:  # forget the old ones; memory stays small
+            self._stranger_replied = {
+                c: t for c, t in self._stranger_replied.items() if now - t < STRANGER_QUIET
+            }
+        last = self._stranger_replied.get(chat_id)
+        if last is not None and now - last < STRANGER_QUIET:
+            return False
+        self._stranger_replied[chat_id] = now
+        return True
 
     def stranger_check(self, chat_id: int, data: str) -> Reply:
         """Someone unknown answers a check question: the route on yes, thanks on no."""

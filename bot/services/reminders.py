@@ -430,10 +430,38 @@ class ReminderService:
             patient = await self.repo.get_patient(item.patient_id)
             if patient is None:
                 return
-            payload: dict[str, Any] = {"patient_id": patient.id}
-            for clinician in await self.repo.agenda_recipients(patient.practice_id, None):
-                await self.repo.enqueue("blocked", clinician.telegram_chat_id or 0, payload, now, now)
+            await self._tell_practice(patient.practice_id, "blocked", {"patient_id": patient.id}, now)
         log.warning("patient %s blocked the bot; reminders stopped", item.patient_id)
+
+    async def delivery_rejected(self, item: OutboxItem) -> None:
+        """Telegram refused a row (400): tell the practice which kind of message did not go out
+        (never its text). A refused notice is not noticed again."""
+        if item.kind == "rejected" or item.patient_id is None:
+            return
+        patient = await self.repo.get_patient(item.patient_id)
+        if patient is None:
+            return
+        payload: dict[str, Any] = {"patient_id": patient.id, "kind": item.kind}
+        async with self.reminders.transaction():
+            waiting = await self.repo.outbox_rows("rejected")
+            if any(r["status"] == "pending" and r["payload"] == payload for r in waiting):
+                return  # one notice per patient and kind until it went out, not one per row
+            await self._tell_practice(patient.practice_id, "rejected", payload, self.clock.now())
+
+    async def render_rejected(self, item: OutboxItem) -> list[OutMessage] | None:
+        kind = str(item.payload.get("kind", "other"))
+        kinds = self.catalog.raw("clinician.outbox_kinds")
+        what = kinds.get(kind, kinds["other"]) if isinstance(kinds, dict) else kind
+        consult = await self.repo.latest_consult(int(item.payload["patient_id"]))
+        number = consult.id if consult else None
+        return [OutMessage(self.catalog.t("clinician.rejected", what=what, consult=number))]
+
+    async def _tell_practice(
+        self, practice_id: int, kind: str, payload: dict[str, Any], now: datetime
+    ) -> None:
+        """A notice to every clinician who receives the practice's agendas (through the outbox)."""
+        for clinician in await self.repo.agenda_recipients(practice_id, None):
+            await self.repo.enqueue(kind, clinician.telegram_chat_id or 0, payload, now, now)
 
     async def render_blocked(self, item: OutboxItem) -> list[OutMessage] | None:
         patient = await self.repo.get_patient(int(item.payload["patient_id"]))

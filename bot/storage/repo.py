@@ -629,7 +629,10 @@ class Repository:
 
     async def due_outbox(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
         rows = await self.db.fetchall(
-            "SELECT * FROM outbox WHERE status = 'pending' AND due_at <= ? ORDER BY due_at, id LIMIT ?",
+            # Safety alerts first, then what the practice needs, then patients' reminders.
+            "SELECT * FROM outbox WHERE status = 'pending' AND due_at <= ? ORDER BY "
+            "CASE kind WHEN 'alert' THEN 0 WHEN 'rejected' THEN 1 WHEN 'blocked' THEN 1 WHEN 'signal' THEN 1 "
+            "WHEN 'agenda' THEN 2 ELSE 3 END, due_at, id LIMIT ?",
             (iso(now), limit),
         )
         return [
@@ -670,9 +673,9 @@ class Repository:
         await self.db.execute("UPDATE outbox SET status = 'cancelled' WHERE id = ?", (item_id,))
 
     async def outbox_rows(self, kind: str | None = None) -> list[dict[str, Any]]:
-        sql = "SELECT id, kind, chat_id, status, attempts, consult_id FROM outbox"
+        sql = "SELECT id, kind, chat_id, status, attempts, consult_id, payload_json FROM outbox"
         rows = await (self.db.fetchall(sql + " WHERE kind = ?", (kind,)) if kind else self.db.fetchall(sql))
-        return [dict(r) for r in rows]
+        return [{**dict(r), "payload": json.loads(r["payload_json"])} for r in rows]
 
 
 def _safety_check(row: Any) -> SafetyCheck:

@@ -17,7 +17,7 @@ from aiogram.exceptions import (
 )
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.channels import DeliveryBlocked, DeliveryRetry
+from bot.channels import DeliveryBlocked, DeliveryRejected, DeliveryRetry
 from bot.flows.model import OutMessage
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,8 @@ class TelegramChannel:
                 await asyncio.sleep(exc.retry_after)
             except TelegramForbiddenError as exc:
                 raise DeliveryBlocked() from exc
+            except TelegramBadRequest as exc:
+                raise DeliveryRejected() from exc
             except (TelegramNetworkError, TelegramServerError) as exc:
                 raise DeliveryRetry(5.0) from exc
         raise DeliveryRetry(MAX_INLINE_WAIT)

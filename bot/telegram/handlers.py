@@ -231,7 +231,7 @@ def build_routers(responder: Responder) -> list[Router]:
     @others.callback_query()
     async def unknown_tap(callback: CallbackQuery) -> None:
         await callback.answer()
-        if callback.message is not None:
+        if callback.message is not None and app.onboarding.stranger_may_hear(callback.message.chat.id):
             await responder.send(Reply(callback.message.chat.id, [_note(app, "unknown_user")]))
 
     return [groups, start, clinicians, patients, others]

@@ -364,7 +364,11 @@ async def bench_voice(settings: Settings) -> str:
     )
 
 
-def run_bench(name: str, settings: Settings, repeat: int, patients: int = 2000) -> str:
+def run_bench(
+    name: str, settings: Settings, repeat: int, patients: int = 2000, latency_ms: float = 60.0
+) -> str:
+    if name == "load":
+        return asyncio.run(bench_load(settings, patients if patients != 2000 else 100, latency_ms))
     if name == "voice":
         return asyncio.run(bench_voice(settings))
     if name == "schedules":
@@ -378,3 +382,115 @@ def run_bench(name: str, settings: Settings, repeat: int, patients: int = 2000) 
     if name == "lemmas":
         return bench_lemmas(Path("tests/data/lemma_gold.yaml"))
     raise SystemExit(f"unknown benchmark {name!r}")
+
+
+# -- load: many patients answering at once --------------------------------------------------------
+LOAD_STEPS = 8  # answers per patient after /start
+SETTLE = 0.15  # a patient reads the new message before answering: no new message for this long
+
+
+async def _drive(core: Any, user: int, first: str, waits: list[float], steps: int) -> None:
+    """One patient: send ``first``, then answer ``steps`` times (the last button, or a few words),
+    measuring the wait from each answer until the bot's next message."""
+
+    async def next_message(count: int) -> None:
+        await core.wait_for(lambda: len(core.to_chat(user)) > count, timeout=120)
+
+    async def settle() -> None:
+        seen = -1
+        while seen != len(core.to_chat(user)):
+            seen = len(core.to_chat(user))
+            await asyncio.sleep(SETTLE)
+
+    count = len(core.to_chat(user))
+    core.user_sends(user, first)
+    await next_message(count)
+    for _ in range(steps):
+        await settle()
+        messages = core.to_chat(user)
+        last, count = messages[-1], len(messages)
+        start = time.perf_counter()
+        if last.buttons:
+            core.user_taps(user, last, data=last.buttons[-1][1])
+        else:
+            core.user_sends(user, "mijn knie")
+        await next_message(count)
+        waits.append(time.perf_counter() - start)
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
+
+
+async def _load_run(core: Any, firsts: dict[int, str], steps: int) -> tuple[float, list[float]]:
+    """All patients at once. Throughput: answers handled per second while every patient waits for
+    the bot (patients / mean wait); the time patients spend reading is left out of it."""
+    waits: list[float] = []
+    await asyncio.gather(*(_drive(core, user, first, waits, steps) for user, first in firsts.items()))
+    return len(firsts) / (sum(waits) / len(waits)), waits
+
+
+async def bench_load(settings: Settings, patients: int, latency_ms: float) -> str:
+    """``patients`` patients answer their intake at once; every Bot API call of the project's fake
+    takes ``latency_ms``. Voorgesprek (``python -m bot run``, its own process) side by side with a
+    bare aiogram bot that only answers the tap, removes the buttons and sends the next question."""
+    import os
+    import tempfile
+    from datetime import timedelta
+
+    from bot.app import build_app
+    from bot.testing.fake_telegram import FakeBotAPIServer, FakeTelegram
+    from bot.testing.process import BotProcess
+
+    folder = Path(tempfile.mkdtemp(prefix="voorgesprek-load-"))
+    results: dict[str, tuple[float, list[float]]] = {}
+    for name in ("bare aiogram", "voorgesprek"):
+        core = FakeTelegram(latency=latency_ms / 1000)
+        server = FakeBotAPIServer(core)
+        await server.start()
+        env = {
+            **os.environ,
+            "BOT_TOKEN": core.token,
+            "BOT_USERNAME": core.username,
+            "TELEGRAM_API_URL": server.base_url,
+            "DATABASE_PATH": str(folder / "load.sqlite3"),
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+        users = range(20_000, 20_000 + patients)
+        if name == "voorgesprek":
+            app = await build_app(settings.model_copy(update={"database_path": folder / "load.sqlite3"}))
+            practice = await app.repo.add_practice("Benchmark", app.clock.now())
+            when = app.clock.now() + timedelta(days=7)
+            firsts = {}
+            for user in users:
+                invite = await app.invites.invite_patient(practice, when, read_aloud=False, simple=False)
+                firsts[user] = f"/start {invite.token}"
+            await app.close()
+            process = BotProcess(env, folder, folder / "bot.log")
+        else:
+            firsts = {user: "hallo" for user in users}
+            process = BotProcess(env, folder, folder / "bare.log", ("bot.testing.bare_bot",))
+        await process.start()
+        try:
+            results[name] = await _load_run(core, firsts, LOAD_STEPS)
+        finally:
+            if process.proc is not None and process.proc.returncode is None:
+                await process.stop()
+            await server.stop()
+    bare_rate, (rate, waits) = results["bare aiogram"][0], results["voorgesprek"]
+    lines = [
+        f"{patients} patients answering at once, {latency_ms:.0f} ms per Bot API call, "
+        f"{LOAD_STEPS} answers each"
+    ]
+    for name, (r, w) in results.items():
+        lines.append(
+            f"{name:>13}: {r:6.1f} answers/s; wait for the next message p50 {_percentile(w, 0.5):.2f} s, "
+            f"p95 {_percentile(w, 0.95):.2f} s"
+        )
+    lines.append(
+        f"throughput ratio: {rate / bare_rate:.2f} (target >= 0.8); p95 {_percentile(waits, 0.95):.2f} s "
+        f"(target <= 1 s at 100 patients, <= 1.5 s at 200)"
+    )
+    return "\n".join(lines)

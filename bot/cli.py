@@ -422,7 +422,9 @@ async def cmd_lint_content(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from bot.bench import run_bench
 
-    print(await asyncio.to_thread(run_bench, args.name, settings, args.repeat, args.patients))
+    print(
+        await asyncio.to_thread(run_bench, args.name, settings, args.repeat, args.patients, args.latency_ms)
+    )
     return 0
 
 
@@ -584,20 +586,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmarks that print figures")
     p.add_argument(
         "name",
-        choices=["nlp", "lemmas", "reminders", "due", "schedules", "voice"],
+        choices=["nlp", "lemmas", "reminders", "due", "schedules", "voice", "load"],
         help="nlp: analysis + agenda vs bare tokenisation; lemmas: inflection coverage; "
         "reminders: a burst of due messages through the rate-limited sender over HTTP; "
         "due: finding due actions with 3,000 vs 300,000 stored; "
         "schedules: scheduler memory with 100,000 active schedules vs 1,000; "
-        "voice: the cost of reading a message aloud, synthesised and cached",
+        "voice: the cost of reading a message aloud, synthesised and cached; "
+        "load: many patients answering at once vs a bare aiogram bot (--patients, --latency-ms)",
     )
     p.add_argument("--repeat", type=int, default=30, help="nlp: runs to take the median of")
     p.add_argument(
         "--patients",
         type=int,
         default=2000,
-        help="reminders: how many are due at once (default 2000); schedules: active schedules (100000)",
+        help="reminders: how many are due at once (default 2000); schedules: active schedules (100000); "
+        "load: patients answering at once (100)",
     )
+    p.add_argument("--latency-ms", type=float, default=60.0, help="load: time each Bot API call takes")
     p.set_defaults(action=cmd_bench)
     return parser
 

@@ -9,18 +9,17 @@ after a restart they continue without repeating an answer and the POH gets the a
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import signal
 import sqlite3
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from bot.testing.fake_telegram import ApiError, FakeBotAPIServer, FakeTelegram
+from bot.testing.process import BotProcess
 from tests.conftest import run_cli
 
 PATIENT = 734912345
@@ -80,45 +79,6 @@ async def setup_practice(env: dict[str, str], cwd: Path, core: FakeTelegram) -> 
     patient = token_re.search(patient_link)
     assert poh and patient
     return poh.group(1), patient.group(1)
-
-
-class BotProcess:
-    def __init__(self, env: dict[str, str], cwd: Path, log: Path) -> None:
-        self.env, self.cwd, self.log = env, cwd, log
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        with self.log.open("ab") as fh:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot",
-                "run",
-                env=self.env,
-                cwd=self.cwd,
-                stdout=fh,
-                stderr=fh,
-            )
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-
-    async def wait(self, timeout: float = 15) -> int:
-        assert self.proc is not None
-        return await asyncio.wait_for(self.proc.wait(), timeout)
-
-    async def stop(self) -> None:
-        """SIGTERM: the bot finishes what it is doing and exits cleanly."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        assert await self.wait() == 0
-
-    async def reap(self) -> None:
-        """After a failed test: never leave a bot process behind."""
-        if self.proc and self.proc.returncode is None:
-            self.kill()
-            await self.wait()
 
 
 async def test_intake_survives_sigkill_and_reaches_the_poh(

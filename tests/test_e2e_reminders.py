@@ -22,8 +22,9 @@ from bot.app import build_app
 from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.testing.fake_telegram import ApiError, FakeBotAPIServer, FakeTelegram
+from bot.testing.process import BotProcess
 from scheduler.schedules import Schedule
-from tests.test_e2e import BotProcess, bot_env
+from tests.test_e2e import bot_env
 
 BURST = 100
 FIRST_CHAT = 880_000

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.testing.fake_telegram import FakeBotAPIServer, FakeTelegram
-from tests.test_e2e import BotProcess, bot_env, cli
+from bot.testing.process import BotProcess
+from tests.test_e2e import bot_env, cli
 from tests.test_voice import opus_head
 
 PATIENT = 734_555

@@ -98,6 +98,8 @@ async def run_polling(app: App) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         me = await bot.get_me()
+        # Load spaCy and the lexicons now, not on the first patient's words (seconds of a blocked loop).
+        await asyncio.to_thread(app.analyzer)
         log.info("bot @%s starts polling", me.username)
         await wiring.dp.emit_startup(bot=bot)
         # Each batch is committed to the inbox before its offset is confirmed; chats are handled in

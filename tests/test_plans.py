@@ -139,3 +139,20 @@ async def test_plan_cli(tmp_path: Path) -> None:
     assert code != 0 and "--days: use ma,di,wo,do,vr,za,zo" in err
     code, _, err = await run("plan", "goal", "--patient", "7", "--text", "x")
     assert code == 1 and "no patient with id 7" in err
+
+
+async def test_plan_texts_and_names_have_a_sensible_maximum(app: App, clock: FrozenClock) -> None:
+    """A goal or action is said back and sent in reminders; a 900 KB action is refused with a
+    clear message (Telegram would refuse the reminder), in the CLI, the web app and the chat."""
+    from bot.services.invites import InviteError
+    from bot.services.plans import MAX_PLAN_TEXT
+
+    info = await make_practice(app, clock)
+    patient_id = info["patient"].patient_id
+    with pytest.raises(PlanError, match="at most 300"):
+        await app.plans.add_goal(patient_id, "x" * (MAX_PLAN_TEXT + 1), "poh")
+    goal = await app.plans.add_goal(patient_id, "Elke dag wandelen", "poh")
+    with pytest.raises(PlanError, match="at most 300"):
+        await app.plans.add_action(goal, "y" * 900_000, Schedule("daily", time(9), clock.now().date()), "poh")
+    with pytest.raises(InviteError, match="at most 100"):
+        await app.invites.invite_patient(info["practice_id"], info["consult_at"], name="N" * 101)

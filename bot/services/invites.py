@@ -25,6 +25,9 @@ def deep_link(bot_username: str, token: str) -> str:
     return f"https://t.me/{bot_username.lstrip('@')}?start={token}"
 
 
+MAX_NAME = 100  # a patient's name as the practice writes it (only the POH sees it)
+
+
 class InviteError(ValueError):
     pass
 
@@ -63,6 +66,8 @@ class InviteService:
     ) -> PatientInvite:
         """``simple`` / ``read_aloud``: chosen by the POH; None lets the patient choose at the start."""
         now = self.clock.now()
+        if name is not None and len(name.strip()) > MAX_NAME:
+            raise InviteError(f"a name is at most {MAX_NAME} characters")
         if await self.repo.get_practice(practice_id) is None:
             raise InviteError(f"no practice with id {practice_id}")
         if clinician_id is not None:

@@ -43,6 +43,10 @@ def schedule_from_answers(answers: dict[str, Any], today: date, now_local: time)
     return Schedule("daily", at, today, end)
 
 
+# A goal or action is said back to the patient and sent in reminders: one or two short sentences.
+MAX_PLAN_TEXT = 300
+
+
 class PlanError(ValueError):
     pass
 
@@ -119,6 +123,8 @@ class PlanService:
     ) -> int:
         if not text.strip():
             raise PlanError("a goal needs words")
+        if len(text.strip()) > MAX_PLAN_TEXT:
+            raise PlanError(f"a goal is at most {MAX_PLAN_TEXT} characters")
         async with self.repo.transaction():
             plan_id = await self._plan_id(patient_id)
             follow = follow_up_on.isoformat() if follow_up_on else None
@@ -161,6 +167,8 @@ class PlanService:
     ) -> int:
         if not what.strip():
             raise PlanError("an action needs words")
+        if len(what.strip()) > MAX_PLAN_TEXT:
+            raise PlanError(f"an action is at most {MAX_PLAN_TEXT} characters")
         if measurement is not None and measurement not in MEASUREMENTS:
             raise PlanError(f"unknown measurement {measurement!r}; choose from {', '.join(MEASUREMENTS)}")
         goal = await self.repo.goal(goal_id)

@@ -79,7 +79,7 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
         runner = await serve(app, settings.web_host, settings.web_port)
     try:
-        await run_polling(app)
+        await run_polling(app, webhook=args.webhook)
     finally:
         if runner is not None:
             await runner.cleanup()
@@ -440,6 +440,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="start the Telegram bot (long polling; needs BOT_TOKEN)")
     p.add_argument(
         "--with-web", action="store_true", help="also serve the clinician web app (WEB_HOST:WEB_PORT)"
+    )
+    p.add_argument(
+        "--webhook",
+        action="store_true",
+        help="receive updates by webhook instead of long polling (WEBHOOK_URL, WEBHOOK_SECRET, WEBHOOK_HOST:"
+        "WEBHOOK_PORT, WEBHOOK_PATH)",
     )
     p.set_defaults(action=cmd_run)
 

@@ -66,6 +66,16 @@ class Settings(BaseSettings):
     web_base_url: str | None = Field(
         default=None, description="Public https URL of the web app; set it to get Secure cookies and links."
     )
+    webhook_url: str | None = Field(
+        default=None, description="`run --webhook`: the public https URL Telegram posts updates to."
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="`run --webhook`: secret Telegram sends in every request (1-256 of A-Z a-z 0-9 _ -).",
+    )
+    webhook_host: str = Field(default="127.0.0.1", description="`run --webhook`: where the bot listens.")
+    webhook_port: int = Field(default=8081, ge=1, le=65535)
+    webhook_path: str = Field(default="/telegram/webhook")
     sociale_kaart_file: Path | None = Field(
         default=None, description="The practice's sociale kaart (YAML); empty: content/nl/sociale_kaart.yaml."
     )

@@ -300,3 +300,52 @@ async def test_check_tier_end_to_end(tmp_path: Path, fake: tuple[FakeTelegram, F
     log = (tmp_path / "bot.log").read_text()
     assert "Traceback" not in log and "gespaard" not in log and "leven zat" not in log
     assert str(PATIENT) not in log
+
+
+async def test_webhook_mode_stores_before_it_answers_and_checks_the_secret(
+    tmp_path: Path, fake: tuple[FakeTelegram, FakeBotAPIServer]
+) -> None:
+    """`run --webhook`: Telegram (the fake) POSTs each update with the secret header; the bot
+    answers 200 only after the update is in the inbox, refuses a wrong secret (401) and a body
+    that is no update (400), and handles the updates as in long polling."""
+    import socket
+
+    import aiohttp
+
+    core, server = fake
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/telegram/webhook"
+    env = {
+        **bot_env(tmp_path, core, server),
+        "WEBHOOK_URL": url,
+        "WEBHOOK_SECRET": "geheim_42",
+        "WEBHOOK_PORT": str(port),
+    }
+    _, patient_token = await setup_practice(env, tmp_path, core)
+    bot = BotProcess(env, tmp_path, tmp_path / "bot.log", ("bot", "run", "--webhook"))
+    await bot.start()
+    try:
+        await core.wait_for(lambda: core.webhook is not None, timeout=30)
+        core.user_sends(PATIENT, f"/start {patient_token}")
+        await core.wait_sent(PATIENT, 1, timeout=20)
+        core.user_taps(PATIENT, core.last_question(PATIENT), "Ja")
+        await core.wait_sent(PATIENT, 2, timeout=20)
+        async with aiohttp.ClientSession() as session:
+            wrong = {"X-Telegram-Bot-Api-Secret-Token": "fout"}
+            async with session.post(url, json={"update_id": 999}, headers=wrong) as response:
+                assert response.status == 401
+            right = {"X-Telegram-Bot-Api-Secret-Token": "geheim_42"}
+            async with session.post(url, data=b"\xff not json", headers=right) as response:
+                assert response.status == 400
+        assert core.get_updates_calls == 0 and set(core.webhook_answers) == {200}
+        await bot.stop()
+    finally:
+        await core.stop_webhook()
+        await bot.reap()
+    with sqlite3.connect(tmp_path / "e2e.sqlite3") as db:
+        inbox = db.execute("SELECT status FROM inbox").fetchall()
+    assert inbox == [("handled",), ("handled",)]
+    log = (tmp_path / "bot.log").read_text()
+    assert "webhook listening" in log and "Traceback" not in log and patient_token not in log

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,6 +24,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramAPIError, TelegramConflictError, TelegramNetworkError
 from aiogram.methods.base import TelegramMethod
 from aiogram.types import Update
+from aiohttp import web
 from pydantic import ValidationError
 
 from bot.storage.inbox import InboxRepository, InboxRow
@@ -183,3 +185,52 @@ async def poll(
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
+
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_UPDATE_BYTES = 1024 * 1024  # an update is JSON text; files are fetched separately
+
+
+async def serve_webhook(
+    bot: Bot,
+    inbox: InboxRepository,
+    workers: InboxWorkers,
+    stop: asyncio.Event,
+    *,
+    url: str,
+    secret: str,
+    host: str,
+    port: int,
+    path: str,
+    allowed_updates: list[str] | None = None,
+) -> None:
+    """Webhook mode until ``stop`` is set: each POST from Telegram (with the secret header) is
+    committed to the inbox before it is answered 200; a failed commit answers 500 and Telegram
+    sends it again. The same workers handle it as in long polling."""
+
+    async def receive(request: web.Request) -> web.Response:
+        if not hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), secret.encode()):
+            return web.Response(status=401)
+        try:
+            raw = await request.json()
+        except ValueError:
+            return web.Response(status=400)
+        if not isinstance(raw, dict) or not isinstance(raw.get("update_id"), int):
+            return web.Response(status=400)
+        await store_and_submit(inbox, workers, [raw])
+        return web.Response(status=200)
+
+    workers.submit(await inbox.pending())
+    server = web.Application(client_max_size=MAX_UPDATE_BYTES)
+    server.router.add_post(path, receive)
+    runner = web.AppRunner(server, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    await bot.set_webhook(
+        url=url, secret_token=secret, allowed_updates=allowed_updates, drop_pending_updates=False
+    )
+    log.info("webhook listening on %s:%s%s", host, port, path)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()  # Telegram keeps what it could not deliver and sends it again later

@@ -1,4 +1,5 @@
-"""``python -m bot run``: long polling into the durable inbox, per-chat workers, graceful shutdown."""
+"""``python -m bot run``: long polling (or ``--webhook``) into the durable inbox, per-chat workers,
+graceful shutdown."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from bot.config import Settings
 from bot.storage.inbox import InboxRepository
 from bot.telegram.channel import TelegramChannel
 from bot.telegram.handlers import Responder, build_routers
-from bot.telegram.inbox import InboxWorkers, poll
+from bot.telegram.inbox import InboxWorkers, poll, serve_webhook
 from bot.telegram.middleware import UpdateGuard
 from scheduler.wakeup import start_wakeups
 
@@ -58,7 +59,6 @@ def build_dispatcher(app: App, bot: Bot) -> Wiring:
     dp.include_routers(*build_routers(responder))
 
     async def on_startup(bot: Bot) -> None:
-        await bot.delete_webhook(drop_pending_updates=False)
         await bot.set_my_commands(
             [BotCommand(command=c, description=app.catalog.t(f"commands.{c}")) for c in MENU]
         )
@@ -81,7 +81,12 @@ async def resume_after_restart(app: App, responder: Responder) -> None:
     await app.tick()
 
 
-async def run_polling(app: App) -> None:
+async def run_polling(app: App, *, webhook: bool = False) -> None:
+    """Long polling (the default) or webhook mode; both store each update before confirming it."""
+    settings = app.settings
+    if webhook and (not settings.webhook_url or settings.webhook_secret is None):
+        await app.close()
+        raise SystemExit("run --webhook needs WEBHOOK_URL and WEBHOOK_SECRET in .env (see .env.example).")
     try:
         bot = make_bot(app.settings)
     except BaseException:
@@ -102,9 +107,26 @@ async def run_polling(app: App) -> None:
         await asyncio.to_thread(app.analyzer)
         log.info("bot @%s starts polling", me.username)
         await wiring.dp.emit_startup(bot=bot)
-        # Each batch is committed to the inbox before its offset is confirmed; chats are handled in
-        # parallel by per-chat workers, each chat in order (see bot/telegram/inbox.py).
-        await poll(bot, inbox, workers, stop, wiring.dp.resolve_used_update_types())
+        # Each update is committed to the inbox before Telegram hears it arrived; chats are handled
+        # in parallel by per-chat workers, each chat in order (see bot/telegram/inbox.py).
+        allowed = wiring.dp.resolve_used_update_types()
+        if webhook:
+            assert settings.webhook_url is not None and settings.webhook_secret is not None
+            await serve_webhook(
+                bot,
+                inbox,
+                workers,
+                stop,
+                url=settings.webhook_url,
+                secret=settings.webhook_secret.get_secret_value(),
+                host=settings.webhook_host,
+                port=settings.webhook_port,
+                path=settings.webhook_path,
+                allowed_updates=allowed,
+            )
+        else:
+            await bot.delete_webhook(drop_pending_updates=False)
+            await poll(bot, inbox, workers, stop, allowed)
     finally:
         # SIGTERM/SIGINT: no new updates; let the ones in hand finish, then close.
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -119,6 +119,10 @@ class FakeTelegram:
         self._callback_ids = itertools.count(1)
         self._changed = asyncio.Condition()
         self.get_updates_calls = 0
+        # Webhook mode: (url, secret) once the bot called setWebhook; updates are then POSTed there.
+        self.webhook: tuple[str, str] | None = None
+        self._pusher: asyncio.Task[None] | None = None
+        self.webhook_answers: list[int] = []  # HTTP status of each POST
         # Optional failure injection: a function (method, params) -> ApiError | None.
         self.inject: Callable[[str, dict[str, Any]], ApiError | None] | None = None
 
@@ -286,7 +290,44 @@ class FakeTelegram:
         }
 
     async def api_deletewebhook(self, params: dict[str, Any]) -> Any:
+        self.webhook = None
         return True
+
+    async def api_setwebhook(self, params: dict[str, Any]) -> Any:
+        self.webhook = (str(params["url"]), str(params.get("secret_token", "")))
+        if self._pusher is None or self._pusher.done():
+            self._pusher = asyncio.get_running_loop().create_task(self._push_to_webhook())
+        return True
+
+    async def _push_to_webhook(self) -> None:
+        """Like Telegram: POST each pending update in order; drop it on 200, else try again later."""
+        import aiohttp
+
+        async with aiohttp.ClientSession() as session:
+            while self.webhook is not None:
+                if not self.pending:
+                    async with self._changed:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._changed.wait(), timeout=0.2)
+                    continue
+                url, secret = self.webhook
+                update = self.pending[0]
+                try:
+                    async with session.post(
+                        url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": secret}
+                    ) as response:
+                        self.webhook_answers.append(response.status)
+                        if response.status == 200:
+                            self.pending.remove(update)
+                            continue
+                except aiohttp.ClientError:
+                    pass  # the bot is down or restarting
+                await asyncio.sleep(0.2)
+
+    async def stop_webhook(self) -> None:
+        self.webhook = None
+        if self._pusher is not None:
+            await self._pusher
 
     async def api_setmycommands(self, params: dict[str, Any]) -> Any:
         return True
@@ -296,6 +337,8 @@ class FakeTelegram:
 
     async def api_getupdates(self, params: dict[str, Any]) -> Any:
         self.get_updates_calls += 1
+        if self.webhook is not None:
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active")
         offset = int(params.get("offset", 0) or 0)
         if offset:
             self.pending = [u for u in self.pending if u["update_id"] >= offset]

@@ -386,35 +386,23 @@ def run_bench(
 
 # -- load: many patients answering at once --------------------------------------------------------
 LOAD_STEPS = 8  # answers per patient after /start
-SETTLE = 0.15  # a patient reads the new message before answering: no new message for this long
 
 
 async def _drive(core: Any, user: int, first: str, waits: list[float], steps: int) -> None:
-    """One patient: send ``first``, then answer ``steps`` times (the last button, or a few words),
-    measuring the wait from each answer until the bot's next message."""
+    """One patient: send ``first``, then answer ``steps`` times as a patient would, measuring the
+    wait from each answer until the bot's next message."""
+    from bot.testing.patients import SimulatedPatient
 
-    async def next_message(count: int) -> None:
-        await core.wait_for(lambda: len(core.to_chat(user)) > count, timeout=120)
-
-    async def settle() -> None:
-        seen = -1
-        while seen != len(core.to_chat(user)):
-            seen = len(core.to_chat(user))
-            await asyncio.sleep(SETTLE)
-
+    patient = SimulatedPatient(core, user)
     count = len(core.to_chat(user))
     core.user_sends(user, first)
-    await next_message(count)
+    await patient.next_message(count)
     for _ in range(steps):
-        await settle()
-        messages = core.to_chat(user)
-        last, count = messages[-1], len(messages)
+        await patient.settle()
+        count = len(core.to_chat(user))
         start = time.perf_counter()
-        if last.buttons:
-            core.user_taps(user, last, data=last.buttons[-1][1])
-        else:
-            core.user_sends(user, "mijn knie")
-        await next_message(count)
+        patient.answer()
+        await patient.next_message(count)
         waits.append(time.perf_counter() - start)
 
 

@@ -349,3 +349,85 @@ async def test_webhook_mode_stores_before_it_answers_and_checks_the_secret(
     assert inbox == [("handled",), ("handled",)]
     log = (tmp_path / "bot.log").read_text()
     assert "webhook listening" in log and "Traceback" not in log and patient_token not in log
+
+
+async def test_many_patients_and_a_sigkill_mid_run_lose_nothing_and_duplicate_nothing(
+    tmp_path: Path, fake: tuple[FakeTelegram, FakeBotAPIServer]
+) -> None:
+    """Twenty patients do their intake at the same time; the bot is SIGKILLed when about a third
+    of the answers are in, and restarted. Every agenda reaches the POH exactly once, every
+    patient's answers are all stored, and each chat's messages stay in order."""
+    import asyncio
+    from datetime import timedelta
+
+    from bot.app import build_app
+    from bot.config import Settings
+    from bot.testing.patients import SimulatedPatient
+
+    core, server = fake
+    env = bot_env(tmp_path, core, server)
+    settings = Settings(_env_file=None, database_path=tmp_path / "e2e.sqlite3")  # type: ignore[call-arg]
+    app = await build_app(settings)
+    practice = await app.repo.add_practice("Huisartsenpraktijk De Linde", app.clock.now())
+    poh = await app.invites.invite_clinician(practice, "Anna (POH)")
+    when = app.clock.now() + timedelta(days=7)
+    users = list(range(600_001, 600_021))
+    tokens = {}
+    for user in users:
+        invite = await app.invites.invite_patient(practice, when, read_aloud=False, simple=False)
+        tokens[user] = invite.token
+    await app.close()
+
+    bot = BotProcess(env, tmp_path, tmp_path / "bot.log")
+    await bot.start()
+    answers = 0
+    killed = asyncio.Event()
+
+    async def intake(user: int) -> None:
+        nonlocal answers
+        patient = SimulatedPatient(core, user)
+        core.user_sends(user, f"/start {tokens[user]}")
+        await patient.next_message(0)
+        for _ in range(60):
+            await patient.settle()
+            if "U bent klaar" in core.to_chat(user)[-1].text:
+                return
+            count = len(core.to_chat(user))
+            patient.answer()
+            answers += 1
+            if answers == 120 and not killed.is_set():
+                bot.kill()
+                killed.set()
+            await patient.next_message(count, timeout=60)
+        raise AssertionError(f"patient {user} did not finish")
+
+    try:
+        core.user_sends(POH, f"/start {poh.token}")
+        await core.wait_sent(POH, 1, timeout=30)
+
+        async def restart() -> None:
+            await killed.wait()
+            assert await bot.wait() == -signal.SIGKILL
+            await bot.start()
+
+        await asyncio.gather(restart(), *(intake(u) for u in users))
+        await core.wait_for(
+            lambda: sum("Agenda voorgesprek" in m.text for m in core.to_chat(POH)) >= 20, timeout=60
+        )
+        await asyncio.sleep(2)  # anything duplicated would arrive now
+        agendas = [m for m in core.to_chat(POH) if "Agenda voorgesprek" in m.text]
+        assert len(agendas) == 20
+        await bot.stop()
+    finally:
+        await bot.reap()
+    with sqlite3.connect(tmp_path / "e2e.sqlite3") as db:
+        done = db.execute("SELECT COUNT(*) FROM consults WHERE status = 'ready'").fetchone()[0]
+        sent = db.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'agenda' AND status = 'sent'").fetchone()[
+            0
+        ]
+        pending = db.execute("SELECT COUNT(*) FROM inbox WHERE status = 'pending'").fetchone()[0]
+        scores = db.execute(
+            "SELECT consult_id, COUNT(*) FROM answers WHERE key LIKE '%.score' GROUP BY consult_id"
+        ).fetchall()
+    assert (done, sent, pending) == (20, 20, 0)
+    assert len(scores) == 20 and {n for _, n in scores} == {6}  # no answer lost

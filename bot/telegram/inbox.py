@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -80,9 +79,6 @@ class InboxWorkers:
         self._slots = asyncio.Semaphore(concurrency)
         self._chats: dict[int, asyncio.Queue[InboxRow]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self.handled = 0
-        # Called after each update is handled (tests and the load benchmark count them).
-        self.on_handled: Callable[[InboxRow], Awaitable[None]] | None = None
 
     def submit(self, rows: list[InboxRow]) -> None:
         for row in rows:
@@ -103,18 +99,16 @@ class InboxWorkers:
         return not pending
 
     async def _chat_worker(self, key: int, queue: asyncio.Queue[InboxRow]) -> None:
+        """The chat's rows one after another; new rows for the chat join this queue meanwhile.
+        Cancelled at shutdown, what is left stays pending in the inbox for the next start."""
         try:
             while not queue.empty():
                 row = queue.get_nowait()
                 async with self._slots:
                     await self.handle(row)
         finally:
-            if self._chats.get(key) is queue and queue.empty():
+            if self._chats.get(key) is queue:
                 del self._chats[key]
-            elif not queue.empty():  # rows came in while we were leaving: go on with them
-                rest = [queue.get_nowait() for _ in range(queue.qsize())]
-                del self._chats[key]
-                self.submit(rest)
 
     async def handle(self, row: InboxRow) -> None:
         try:
@@ -131,9 +125,6 @@ class InboxWorkers:
                 "update %s was not handled: %s; kept for the next start", row.update_id, type(exc).__name__
             )
             return
-        self.handled += 1
-        if self.on_handled is not None:
-            await self.on_handled(row)
 
 
 async def store_and_submit(inbox: InboxRepository, workers: InboxWorkers, raws: list[dict[str, Any]]) -> int:

@@ -115,3 +115,23 @@ async def test_what_a_previous_run_stored_is_handled_first(app: App) -> None:
     assert await workers.drain()
     assert dp.seen == [(10, "x")]
     assert isinstance((await inbox.store([(6, 10, message(6, 10, "y"))]))[0], InboxRow)
+
+
+async def test_an_update_applied_before_a_crash_is_not_applied_again_but_leaves_the_inbox(
+    harness: Harness, core: FakeTelegram, clock: FrozenClock
+) -> None:
+    """Answered and recorded, then the bot died before its inbox row was marked: on restart the
+    guard skips it (nothing sent twice) and the row is handled, its content cleared."""
+    await make_practice(harness.app, clock)
+    inbox = InboxRepository(harness.app.db, harness.app.clock)
+    await inbox.store([(1, STRANGER, message(1, STRANGER, "hallo"))])
+    async with harness.app.db.transaction():
+        await harness.app.db.execute(
+            "INSERT INTO processed_updates (update_id, processed_at) VALUES (1, '2026-11-29T10:00:00+00:00')"
+        )
+    workers = InboxWorkers(inbox, harness.bot, harness.dp)
+    workers.submit(await inbox.pending())
+    assert await workers.drain()
+    assert core.to_chat(STRANGER) == []
+    row = await harness.app.db.fetchone("SELECT status, payload_json FROM inbox WHERE update_id = 1")
+    assert row is not None and (row["status"], row["payload_json"]) == ("handled", "{}")

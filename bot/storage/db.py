@@ -80,7 +80,7 @@ class Database:
         """Apply pending migrations in one write transaction: a second process starting on the same
         file waits for the first (``BEGIN IMMEDIATE``), then finds nothing left to do."""
         await self.conn.execute(f"PRAGMA busy_timeout={MIGRATION_WAIT_MS}")
-        applied: list[int] = []
+        applied: list[tuple[int, str]] = []
         try:
             async with self.transaction():
                 await self.conn.execute(
@@ -98,13 +98,12 @@ class Database:
                         "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                         (version, name, datetime.now(UTC).isoformat(timespec="seconds")),
                     )
-                    applied.append(version)
+                    applied.append((version, name))
         finally:
             await self.conn.execute("PRAGMA busy_timeout=5000")
-        for version, name, _ in _migrations():
-            if version in applied:
-                log.info("applied migration %s", name)
-        return applied
+        for _, name in applied:
+            log.info("applied migration %s", name)
+        return [version for version, _ in applied]
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from bot.clock import Clock, iso
@@ -24,6 +24,8 @@ class InboxRepository:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
+
+    # Handled rows are marked by ``Repository.mark_processed``, in the transaction of the answer.
 
     async def store(self, updates: list[tuple[int, int | None, dict[str, Any]]]) -> list[InboxRow]:
         """Commit a batch in one transaction; returns the rows that were new (a batch seen again
@@ -50,14 +52,6 @@ class InboxRepository:
     async def next_offset(self) -> int:
         row = await self.db.fetchone("SELECT MAX(update_id) AS last FROM inbox")
         return int(row["last"]) + 1 if row is not None and row["last"] is not None else 0
-
-    async def handled(self, update_id: int, now: datetime | None = None) -> None:
-        """Mark handled and forget the content. Joins the caller's transaction (the answer's)."""
-        await self.db.execute(
-            "UPDATE inbox SET status = 'handled', payload_json = '{}', handled_at = ? "
-            "WHERE update_id = ? AND status = 'pending'",
-            (iso(now or self.clock.now()), update_id),
-        )
 
     async def failed(self, update_id: int, reason: str) -> None:
         await self.db.execute(

@@ -118,8 +118,9 @@ class InboxWorkers:
             await self.inbox.failed(row.update_id, "unreadable")
             return
         try:
+            # The guard marks the update handled (``Repository.mark_processed``) in the answer's
+            # transaction, or when it skips an update that was handled before.
             await self.dp.feed_update(self.bot, update)
-            await self.inbox.handled(row.update_id)  # the guard marked it already; idempotent
         except Exception as exc:  # the guard answers users; this is a storage or wiring failure
             log.error(
                 "update %s was not handled: %s; kept for the next start", row.update_id, type(exc).__name__

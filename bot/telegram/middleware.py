@@ -52,6 +52,7 @@ class UpdateGuard(BaseMiddleware):
         repo = self.app.repo
         if await repo.is_processed(event.update_id):
             log.info("update %s was already handled; skipped", event.update_id)
+            await repo.mark_processed(event.update_id, self.app.clock.now())  # its inbox row too
             return None
         task = asyncio.create_task(self._handle(handler, event, data))
         self.inflight.add(task)

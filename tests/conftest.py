@@ -20,6 +20,18 @@ from bot.telegram.handlers import Responder
 from bot.telegram.runner import build_dispatcher
 from bot.testing.fake_telegram import FakeBotAPIServer, FakeSession, FakeTelegram
 
+
+def next_week_consult() -> str:
+    """A consult moment a week from now, as the CLI takes it: tests that show upcoming consults must
+    not depend on the day they run (a fixed date in the past hides the consult from ``/agenda``)."""
+    return (datetime.now(UTC) + timedelta(days=7)).strftime("%Y-%m-%d 14:30")
+
+
+def spoken_when(consult: str) -> str:
+    """How the bot says a CLI consult moment (local time) to the patient: ``dinsdag 1 december om 14:30``."""
+    return Catalog().format_when(datetime.strptime(consult, "%Y-%m-%d %H:%M"))
+
+
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # Monday morning in Amsterdam
 DIMS = [d.id for d in Catalog().dimensions]
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from bot.testing.fake_telegram import ApiError, FakeBotAPIServer, FakeTelegram
 from bot.testing.process import BotProcess
-from tests.conftest import run_cli
+from tests.conftest import next_week_consult, run_cli, spoken_when
 
 PATIENT = 734912345
 POH = 512345678
@@ -33,6 +33,8 @@ DIM_NAMES = [
     "Dagelijks functioneren",
 ]
 SECRET_WORDS = "mijn kleinkinderen in Zeeland"
+
+CONSULT = next_week_consult()  # a week from the day the suite runs
 
 
 def bot_env(tmp_path: Path, core: FakeTelegram, server: FakeBotAPIServer) -> dict[str, str]:
@@ -66,7 +68,7 @@ async def setup_practice(env: dict[str, str], cwd: Path, core: FakeTelegram) -> 
         "--practice",
         "1",
         "--consult",
-        "2026-12-01 14:30",
+        CONSULT,
         "--name",
         "J. de Vries",
         "--read-aloud",
@@ -158,7 +160,7 @@ async def test_intake_survives_sigkill_and_reaches_the_poh(
         core.user_taps(PATIENT, core.last_question(PATIENT), "mijn knie")
         await core.wait_for(lambda: core.callback_answers and len(core.callback_answers) > 0)
         await answer(tap("Klaar"))
-        assert "dinsdag 1 december om 14:30" in core.last_to(PATIENT).text
+        assert spoken_when(CONSULT) in core.last_to(PATIENT).text
 
         agenda_msgs = await core.wait_for(
             lambda: [m for m in core.to_chat(POH) if "Agenda voorgesprek" in m.text], timeout=20
@@ -210,7 +212,7 @@ async def test_cli_help_and_errors(tmp_path: Path) -> None:
     ):
         out = await cli(env, tmp_path, *args)
         assert "usage: python -m bot" in out
-    args = ("invite", "patient", "--practice", "9", "--consult", "2026-12-01 14:30")
+    args = ("invite", "patient", "--practice", "9", "--consult", next_week_consult())
     code, _, err = await run_cli(*args, cwd=tmp_path, env=env)
     assert code == 1 and "no practice with id 9" in err
     code, _, err = await run_cli("run", cwd=tmp_path, env={**env, "BOT_TOKEN": ""})

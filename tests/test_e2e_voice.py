@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.testing.fake_telegram import FakeBotAPIServer, FakeTelegram
 from bot.testing.process import BotProcess
+from tests.conftest import next_week_consult
 from tests.test_e2e import bot_env, cli
 from tests.test_voice import opus_head
 
@@ -30,7 +31,7 @@ async def test_simple_mode_with_read_aloud_over_http(
         "--practice",
         "1",
         "--consult",
-        "2026-12-01 14:30",
+        next_week_consult(),
         "--simple",
         "yes",
     )

@@ -12,7 +12,7 @@ from bot.app import App
 from bot.clock import FrozenClock
 from bot.services.plans import PlanError
 from scheduler.schedules import Schedule
-from tests.conftest import make_practice, run_cli
+from tests.conftest import make_practice, next_week_consult, run_cli
 
 
 async def test_goal_action_and_next_due(app: App, clock: FrozenClock) -> None:
@@ -110,7 +110,7 @@ async def test_plan_cli(tmp_path: Path) -> None:
         return await run_cli(*args, cwd=tmp_path, env=env)
 
     assert (await run("practice", "add", "De Linde"))[0] == 0
-    assert (await run("invite", "patient", "--practice", "1", "--consult", "2026-12-01 14:30"))[0] == 0
+    assert (await run("invite", "patient", "--practice", "1", "--consult", next_week_consult()))[0] == 0
     assert (await run("plan", "goal", "--patient", "1", "--text", "Weer fietsen"))[1].strip() == "goal 1"
     code, out, _ = await run(
         "plan",

@@ -109,6 +109,29 @@ async def test_no_task_reads_what_another_may_still_roll_back(app: App, clock: F
     assert await app.repo.list_practices() == []
 
 
+async def test_a_read_after_a_commit_sees_it_while_many_tasks_read(app: App, clock: FrozenClock) -> None:
+    """Twenty tasks read all the time (as patients' updates do); a read that starts after a commit
+    still sees it. A statement left open between awaits kept the reader's snapshot old: the outbox
+    then read a row it had just sent as pending, and the POH got an agenda twice."""
+    practice = await app.repo.add_practice("v0", clock.now())
+    stop = asyncio.Event()
+
+    async def busy() -> None:
+        while not stop.is_set():
+            await app.db.fetchone("SELECT id FROM practices WHERE id = ?", (practice,))
+
+    readers = [asyncio.create_task(busy()) for _ in range(20)]
+    stale = []
+    for version in range(1, 51):
+        await app.db.execute("UPDATE practices SET name = ? WHERE id = ?", (f"v{version}", practice))
+        row = await app.db.fetchone("SELECT name FROM practices WHERE id = ?", (practice,))
+        if row is None or row["name"] != f"v{version}":
+            stale.append(version)
+    stop.set()
+    await asyncio.gather(*readers)
+    assert stale == []
+
+
 async def test_transaction_rolls_back_everything(app: App, clock: FrozenClock) -> None:
     with pytest.raises(RuntimeError):
         async with app.repo.transaction():

@@ -50,7 +50,8 @@ class Database:
     """One writer connection (writes serialised, ``BEGIN IMMEDIATE``) and one reader connection.
 
     Reads outside a transaction go to the reader, which sees only committed rows (WAL snapshot):
-    a task never reads what another task may still roll back. Reads inside a transaction use the
+    a task never reads what another task may still roll back. Each read runs to its end in one
+    job on the reader's thread, so every read starts a fresh snapshot and sees every commit before it. Reads inside a transaction use the
     writer, so a transaction sees its own writes. An in-memory database has the writer only.
     """
 
@@ -143,12 +144,14 @@ class Database:
         return self.conn if _in_transaction.get() else self.reader
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
-        async with self._read_conn().execute(sql, tuple(params)) as cursor:
-            return await cursor.fetchone()
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        async with self._read_conn().execute(sql, tuple(params)) as cursor:
-            return list(await cursor.fetchall())
+        # One job on the connection's thread runs the statement to its end: a statement left open
+        # between two awaits (another task's read interleaved) would keep the reader's WAL snapshot
+        # open, and later reads would miss rows committed since (a sent row read as pending).
+        return list(await self._read_conn().execute_fetchall(sql, tuple(params)))
 
 
 def _split_sql(sql: str) -> list[str]:

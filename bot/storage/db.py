@@ -51,8 +51,9 @@ class Database:
 
     Reads outside a transaction go to the reader, which sees only committed rows (WAL snapshot):
     a task never reads what another task may still roll back. Each read runs to its end in one
-    job on the reader's thread, so every read starts a fresh snapshot and sees every commit before it. Reads inside a transaction use the
-    writer, so a transaction sees its own writes. An in-memory database has the writer only.
+    job on the reader's thread, so every read starts a fresh snapshot and sees every commit before
+    it. Reads inside a transaction use the writer, so a transaction sees its own writes. An
+    in-memory database has the writer only.
     """
 
     def __init__(self, conn: aiosqlite.Connection, reader: aiosqlite.Connection | None = None) -> None:

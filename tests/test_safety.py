@@ -188,16 +188,16 @@ def test_sets_are_big_enough_and_apart() -> None:
 # measured at the last tuning round (the closing note of issue 10 gives them; `python -m bot nlp
 # evaluate` prints them). Raise a floor when a round improves it; never lower one to make a change pass.
 TARGETS = {"caught": SAFETY_TARGETS["caught"], "routed": SAFETY_TARGETS["routed"]}
-# The held-out set is the second edition (the first moved to dev, tag: moved); dev grew by the moved
-# set and rounds on negations, dose questions, jokes (round 5) and suicide, self-harm and violence
-# wording (round 6), so its figures are those of the harder set. Everyday held-out: 24 of 180 flagged
-# (21 before these rounds) as the second layer learned from the larger dev set.
+# The held-out sets are the third safety edition and the second PH edition (written 2026-12-03; the
+# earlier ones moved to dev, tags moved and moved2). The figures below were measured on them before any
+# rule was tuned (the second layer retrained on the grown dev set), so they are the starting point of the
+# next rounds (see the closing note of issue 10).
 SAFETY_FLOOR = {
-    "dev": {"caught": 0.98, "routed": 0.84, "benign_flagged": 0.112, "benign_routed": 0.057},
-    "held-out": {"caught": 0.96, "routed": 0.85, "benign_flagged": 0.178, "benign_routed": 0.096},
+    "dev": {"caught": 0.98, "routed": 0.84, "benign_flagged": 0.121, "benign_routed": 0.063},
+    "held-out": {"caught": 0.98, "routed": 0.80, "benign_flagged": 0.306, "benign_routed": 0.150},
 }
-EVERYDAY_FLOOR = {"dev": {"flagged": 0.10, "routed": 0.035}, "held-out": {"flagged": 0.135, "routed": 0.065}}
-PH_FLOOR = {"dev": 0.80, "held-out": 0.77}
+EVERYDAY_FLOOR = {"dev": {"flagged": 0.093, "routed": 0.041}, "held-out": {"flagged": 0.11, "routed": 0.033}}
+PH_FLOOR = {"dev": 0.80, "held-out": 0.79}
 SETS = {"dev": "dev", "held-out": "heldout"}  # report name -> file suffix in tests/data
 
 

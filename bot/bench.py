@@ -110,13 +110,13 @@ async def bench_reminders(settings: Settings, patients: int) -> str:
     import tempfile
 
     from aiogram import Bot
-    from aiogram.client.session.aiohttp import AiohttpSession
     from aiogram.client.telegram import TelegramAPIServer
 
     from bot.app import build_app
     from bot.flows.model import OutMessage
     from bot.storage.repo import OutboxItem
     from bot.telegram.channel import TelegramChannel
+    from bot.telegram.session import Session
     from bot.testing.fake_telegram import FakeBotAPIServer, FakeTelegram
 
     fake = FakeTelegram(limits=True, per_second=settings.send_rate_per_second)
@@ -124,7 +124,7 @@ async def bench_reminders(settings: Settings, patients: int) -> str:
     await server.start()
     folder = Path(tempfile.mkdtemp(prefix="voorgesprek-bench-"))
     app = await build_app(settings.model_copy(update={"database_path": folder / "bench.sqlite3"}))
-    bot = Bot(fake.token, session=AiohttpSession(api=TelegramAPIServer.from_base(server.base_url)))
+    bot = Bot(fake.token, session=Session(api=TelegramAPIServer.from_base(server.base_url)))
     try:
         outbox = app.attach_channel(TelegramChannel(bot))
 
@@ -204,7 +204,7 @@ async def bench_due(settings: Settings, repeat: int) -> str:
                 )
                 for _ in range(size)
             ]
-            await db.conn.executemany(
+            await db.executemany(
                 "INSERT INTO actions (goal_id, what, schedule_json, author, created_at, next_due_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
@@ -275,20 +275,20 @@ async def bench_schedules(settings: Settings, active: int, due: int = 500) -> st
         stamp = iso(now)
         async with app.db.transaction():
             await app.db.execute("INSERT INTO practices (name, created_at) VALUES ('P', ?)", (stamp,))
-            await app.db.conn.executemany(
+            await app.db.executemany(
                 "INSERT INTO patients (id, practice_id, telegram_user_id, telegram_chat_id, status, "
                 "created_at) VALUES (?, 1, ?, ?, 'active', ?)",
                 [(i, 10_000 + i, 10_000 + i, stamp) for i in range(1, size + 1)],
             )
-            await app.db.conn.executemany(
+            await app.db.executemany(
                 "INSERT INTO plans (id, patient_id, created_at) VALUES (?, ?, ?)",
                 [(i, i, stamp) for i in range(1, size + 1)],
             )
-            await app.db.conn.executemany(
+            await app.db.executemany(
                 "INSERT INTO goals (id, plan_id, text, author, created_at) VALUES (?, ?, 'g', 'cli', ?)",
                 [(i, i, stamp) for i in range(1, size + 1)],
             )
-            await app.db.conn.executemany(
+            await app.db.executemany(
                 "INSERT INTO actions (goal_id, what, schedule_json, author, created_at, next_due_at) "
                 "VALUES (?, 'a', ?, 'cli', ?, ?)",
                 [

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import BotCommand
 
@@ -22,6 +21,7 @@ from bot.telegram.channel import TelegramChannel
 from bot.telegram.handlers import Responder, build_routers
 from bot.telegram.inbox import InboxWorkers, poll, serve_webhook
 from bot.telegram.middleware import UpdateGuard
+from bot.telegram.session import Session
 from scheduler.wakeup import start_wakeups
 
 log = logging.getLogger(__name__)
@@ -31,9 +31,9 @@ def make_bot(settings: Settings) -> Bot:
     if settings.bot_token is None:
         raise SystemExit("BOT_TOKEN is not set. Put it in .env (see .env.example).")
     session = (
-        AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+        Session(api=TelegramAPIServer.from_base(settings.telegram_api_url))
         if settings.telegram_api_url
-        else AiohttpSession()
+        else Session()
     )
     return Bot(
         token=settings.bot_token.get_secret_value(),

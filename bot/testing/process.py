@@ -39,7 +39,13 @@ class BotProcess:
         """SIGTERM: the bot finishes what it is doing and exits cleanly."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
-        assert await self.wait() == 0
+        code = await self.wait()
+        assert code == 0, f"the bot exited with {code} after SIGTERM; its log ends:\n{self.log_tail()}"
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log.exists():
+            return "(no log)"
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
     async def reap(self) -> None:
         """After a failed test: never leave a bot process behind."""

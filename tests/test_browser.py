@@ -43,7 +43,11 @@ def chrome(profile: Path) -> webdriver.Chrome:
     ):
         options.add_argument(flag)
     driver_path = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-    return webdriver.Chrome(service=Service(driver_path), options=options)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    # A click on a submit button returns before the next page is there: look for an element for up
+    # to 10 s (a loaded CI machine took longer than no wait at all once).
+    driver.implicitly_wait(10)
+    return driver
 
 
 async def run(work: Callable[[], T]) -> T:

@@ -193,7 +193,7 @@ TARGETS = {"caught": SAFETY_TARGETS["caught"], "routed": SAFETY_TARGETS["routed"
 # rule was tuned (the second layer retrained on the grown dev set), so they are the starting point of the
 # next rounds (see the closing note of issue 10).
 SAFETY_FLOOR = {
-    "dev": {"caught": 0.98, "routed": 0.84, "benign_flagged": 0.121, "benign_routed": 0.063},
+    "dev": {"caught": 0.98, "routed": 0.84, "benign_flagged": 0.119, "benign_routed": 0.061},
     "held-out": {"caught": 0.98, "routed": 0.80, "benign_flagged": 0.306, "benign_routed": 0.150},
 }
 EVERYDAY_FLOOR = {"dev": {"flagged": 0.093, "routed": 0.041}, "held-out": {"flagged": 0.11, "routed": 0.033}}

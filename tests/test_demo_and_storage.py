@@ -140,6 +140,42 @@ async def test_transaction_rolls_back_everything(app: App, clock: FrozenClock) -
     assert await app.repo.list_practices() == []
 
 
+async def test_a_failed_statement_rolls_back_the_transaction_and_leaves_the_writer_usable(
+    app: App, clock: FrozenClock
+) -> None:
+    """BEGIN goes with a transaction's first statement: a statement that fails (first or later)
+    still rolls back all of it, and the next write works."""
+    for before in (0, 1):
+        with pytest.raises(sqlite3.OperationalError):
+            async with app.repo.transaction():
+                for _ in range(before):
+                    await app.repo.add_practice("half", clock.now())
+                await app.db.execute("INSERT INTO no_such_table VALUES (1)")
+        assert await app.repo.list_practices() == []
+    await app.repo.add_practice("after", clock.now())
+    assert [p.name for p in await app.repo.list_practices()] == ["after"]
+
+
+async def test_a_write_of_its_own_never_joins_another_tasks_transaction(app: App, clock: FrozenClock) -> None:
+    """A write outside a transaction waits for the open one to end, so its rollback cannot take it."""
+    inside = asyncio.Event()
+
+    async def rolled_back() -> None:
+        with pytest.raises(RuntimeError):
+            async with app.repo.transaction():
+                await app.repo.add_practice("rolled back", clock.now())
+                inside.set()
+                await asyncio.sleep(0.05)  # the other task's write is waiting now
+                raise RuntimeError("boom")
+
+    async def own_write() -> None:
+        await inside.wait()
+        await app.repo.add_practice("kept", clock.now())
+
+    await asyncio.gather(rolled_back(), own_write())
+    assert [p.name for p in await app.repo.list_practices()] == ["kept"]
+
+
 async def test_invite_tokens_are_random_hashed_single_use(app: App, clock: FrozenClock) -> None:
     info = await make_practice(app, clock)
     token = info["patient"].token

@@ -135,3 +135,30 @@ async def test_an_update_applied_before_a_crash_is_not_applied_again_but_leaves_
     assert core.to_chat(STRANGER) == []
     row = await harness.app.db.fetchone("SELECT status, payload_json FROM inbox WHERE update_id = 1")
     assert row is not None and (row["status"], row["payload_json"]) == ("handled", "{}")
+
+
+async def test_the_bot_api_session_builds_each_response_type_once(settings: Any) -> None:
+    """aiogram parses every answer as Response[<return type>]; pydantic keeps that class only weakly,
+    so without the session's reference it is built again after a garbage collection (~5 ms a call)."""
+    import gc
+    import json
+    import weakref
+
+    from aiogram.methods import SendMessage
+
+    from bot.telegram.runner import make_bot
+    from bot.telegram.session import Session
+
+    bot = make_bot(settings)
+    try:
+        assert isinstance(bot.session, Session)
+        answer = {"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "x"}
+        method = SendMessage(chat_id=1, text="x")
+        response = bot.session.check_response(bot, method, 200, json.dumps({"ok": True, "result": answer}))
+        assert response.result is not None and response.result.text == "x"
+        built = weakref.ref(type(response))  # an id could be reused by the next class built
+        del response
+        gc.collect()
+        assert built() is not None
+    finally:
+        await bot.session.close()

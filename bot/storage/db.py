@@ -166,7 +166,7 @@ class Database:
         """One job on the writer's thread: the statement (and, on its own, its commit). The lock is
         held for that one job only: under load every hop to the thread waits for a turn of the
         event loop, and four hops per write (BEGIN, statement, cursor, COMMIT) made the writer the
-        bottleneck of the whole bot (100 patients at once: 0.46 of a bare bot's rate, 0.59 after)."""
+        bottleneck of the whole bot (``python -m bot bench load``)."""
         if _current_tx.get() is not None:
             return await self.conn._execute(_run_write, self.conn, sql, params, self._begin())
         async with self._lock:
@@ -187,13 +187,18 @@ class Database:
         return list(await self.reader.execute_fetchall(sql, tuple(params)))
 
 
-# On the connection's thread (aiosqlite runs one job at a time there): ``begin`` opens the task's
-# transaction with this job's statement.
-def _run_write(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...], begin: bool) -> tuple[int, int]:
+# On the connection's thread (aiosqlite runs one job at a time there; ``_execute`` and ``_conn`` are
+# its private API, hence the upper bound in pyproject.toml). ``begin`` opens the task's transaction
+# with this job's statement.
+def _raw(conn: aiosqlite.Connection, begin: bool) -> sqlite3.Connection:
     raw = conn._conn
     if begin:
         raw.execute("BEGIN IMMEDIATE")
-    cursor = raw.execute(sql, params)
+    return raw
+
+
+def _run_write(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...], begin: bool) -> tuple[int, int]:
+    cursor = _raw(conn, begin).execute(sql, params)
     try:
         return cursor.lastrowid or 0, cursor.rowcount
     finally:
@@ -201,15 +206,11 @@ def _run_write(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...], be
 
 
 def _run_many(conn: aiosqlite.Connection, sql: str, rows: list[tuple[Any, ...]], begin: bool) -> None:
-    if begin:
-        conn._conn.execute("BEGIN IMMEDIATE")
-    conn._conn.executemany(sql, rows).close()
+    _raw(conn, begin).executemany(sql, rows).close()
 
 
 def _run_read(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...], begin: bool) -> list[Any]:
-    if begin:
-        conn._conn.execute("BEGIN IMMEDIATE")
-    cursor = conn._conn.execute(sql, params)
+    cursor = _raw(conn, begin).execute(sql, params)
     try:
         return cursor.fetchall()
     finally:

@@ -27,9 +27,7 @@ from bot.services.readaloud import ReadAloud
 from bot.services.reminders import ReminderService
 from bot.services.safety import SafetyService
 from bot.services.voice_answers import VoiceAnswers
-from bot.storage import Database, Repository
-from bot.storage.plans import PlanRepository
-from bot.storage.reminders import ReminderRepository
+from bot.storage import Database, SqliteStore, UnitOfWork
 from bot.voice.stt import WhisperSTT
 from bot.voice.tts import EspeakTTS, PiperTTS, TextToSpeech, VoiceCache
 from scheduler.outbox import OutboxSender
@@ -44,7 +42,7 @@ class App:
     clock: Clock
     catalog: Catalog
     db: Database
-    repo: Repository
+    repo: UnitOfWork
     engine: FlowEngine
     invites: InviteService
     agenda: AgendaService
@@ -105,7 +103,7 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
     clock = clock or SystemClock()
     catalog = Catalog(settings.content_dir)
     db = await Database.open(settings.database_path)
-    repo = Repository(db)
+    repo = SqliteStore(db, clock)
     engines = {
         flow: FlowEngine(
             catalog,
@@ -117,19 +115,15 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
     }
     invites = InviteService(repo, clock, timedelta(hours=settings.invite_ttl_hours))
     analyzer = lazy_analyzer(settings.content_dir)
-    reminder_repo = ReminderRepository(db)
-    agenda = AgendaService(
-        repo, catalog, settings.zone, settings.low_score_threshold, analyzer, reminder_repo
-    )
+    agenda = AgendaService(repo, catalog, settings.zone, settings.low_score_threshold, analyzer)
     agenda.web_base_url = settings.web_base_url
     safety = SafetyService(
         repo, analyzer, catalog, clock, agenda.when, check_minutes=settings.safety_check_minutes
     )
-    plans = PlanService(PlanRepository(db), clock, settings.zone, settings.quiet)
+    plans = PlanService(repo, clock, settings.zone, settings.quiet)
     locks = KeyedLocks()
     reminders = ReminderService(
         repo,
-        reminder_repo,
         plans,
         catalog,
         clock,

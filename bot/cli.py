@@ -107,17 +107,16 @@ async def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_clinician_add(args: argparse.Namespace, settings: Settings) -> int:
     import secrets as _secrets
 
-    from bot.storage.web import WebRepository
     from bot.web.auth import AuthError, WebAuth
 
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else _secrets.token_urlsafe(12)
 
     async def work(app: App) -> int:
-        if await app.repo.get_practice(args.practice) is None:
+        if await app.repo.practices.get(args.practice) is None:
             print(f"error: no practice with id {args.practice}", file=sys.stderr)
             return 1
         try:
-            account = await WebAuth(WebRepository(app.db), app.clock).create_account(
+            account = await WebAuth(app.repo.web, app.clock).create_account(
                 args.practice,
                 args.username,
                 args.name,
@@ -145,7 +144,7 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_practice_add(args: argparse.Namespace, settings: Settings) -> int:
     async def work(app: App) -> int:
-        practice_id = await app.repo.add_practice(args.name, app.clock.now())
+        practice_id = await app.repo.practices.add(args.name, app.clock.now())
         print(f"practice {practice_id}: {args.name}")
         return 0
 
@@ -154,7 +153,7 @@ async def cmd_practice_add(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_practice_list(args: argparse.Namespace, settings: Settings) -> int:
     async def work(app: App) -> int:
-        for practice in await app.repo.list_practices():
+        for practice in await app.repo.practices.all():
             print(f"{practice.id}\t{practice.name}")
         return 0
 
@@ -226,7 +225,7 @@ async def cmd_agenda(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_consults(args: argparse.Namespace, settings: Settings) -> int:
     async def work(app: App) -> int:
         since = parse_local(args.since, settings) if args.since else app.clock.now()
-        for c in await app.repo.upcoming_consults(args.practice, since, limit=args.limit):
+        for c in await app.repo.consults.upcoming(args.practice, since, limit=args.limit):
             print(f"{c.id}\t{c.scheduled_at.astimezone(settings.zone):%Y-%m-%d %H:%M}\t{c.status}")
         return 0
 
@@ -325,7 +324,7 @@ async def _patient_settings(app: App, args: argparse.Namespace) -> str:
 
     from bot.services.plans import PlanError
 
-    patient = await app.repo.get_patient(args.patient)
+    patient = await app.repo.patients.get(args.patient)
     if patient is None or patient.status == "erased":
         raise PlanError(f"no patient with id {args.patient}")
     discreet = patient.discreet if args.discreet is None else args.discreet == "on"
@@ -335,7 +334,7 @@ async def _patient_settings(app: App, args: argparse.Namespace) -> str:
     elif args.quiet:
         first, _, last = args.quiet.partition("-")
         start, end = (time.fromisoformat(x.strip()).strftime("%H:%M") for x in (first, last))
-    await app.repo.set_patient_settings(patient.id, discreet=discreet, quiet_start=start, quiet_end=end)
+    await app.repo.patients.set_settings(patient.id, discreet=discreet, quiet_start=start, quiet_end=end)
     quiet = f"{start}-{end}" if start and end else f"default ({app.settings.quiet_hours})"
     return f"patient {patient.id}: discreet {'on' if discreet else 'off'}, quiet hours {quiet}"
 
@@ -592,21 +591,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmarks that print figures")
     p.add_argument(
         "name",
-        choices=["nlp", "lemmas", "reminders", "due", "schedules", "voice", "load"],
+        choices=["nlp", "lemmas", "reminders", "due", "schedules", "voice", "load", "flood"],
         help="nlp: analysis + agenda vs bare tokenisation; lemmas: inflection coverage; "
         "reminders: a burst of due messages through the rate-limited sender over HTTP; "
         "due: finding due actions with 3,000 vs 300,000 stored; "
         "schedules: scheduler memory with 100,000 active schedules vs 1,000; "
         "voice: the cost of reading a message aloud, synthesised and cached; "
-        "load: many patients answering at once vs a bare aiogram bot (--patients, --latency-ms)",
+        "load: many patients answering at once vs a bare aiogram bot (--patients, --latency-ms); "
+        "flood: patients answering while an uninvited user sends 100 messages (Telegram's limits on)",
     )
-    p.add_argument("--repeat", type=int, default=30, help="nlp: runs to take the median of")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="nlp, due: runs to take the median of (30); load: rounds of both bots, interleaved (3)",
+    )
     p.add_argument(
         "--patients",
         type=int,
         default=2000,
         help="reminders: how many are due at once (default 2000); schedules: active schedules (100000); "
-        "load: patients answering at once (100)",
+        "load: patients answering at once (100); flood: patients answering (10)",
     )
     p.add_argument("--latency-ms", type=float, default=60.0, help="load: time each Bot API call takes")
     p.set_defaults(action=cmd_bench)

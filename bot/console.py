@@ -82,7 +82,7 @@ def load_answers(path: Path) -> list[str]:
 
 
 async def _step(app: App, channel: ConsoleChannel, patient_id: int, line: str) -> Reply:
-    patient = await app.repo.get_patient(patient_id)
+    patient = await app.repo.patients.get(patient_id)
     assert patient is not None
     command = split_command(line)
     if command is not None:
@@ -105,7 +105,7 @@ async def run_demo(
     channel = ConsoleChannel(out)
     outbox = app.attach_channel(channel)
     try:
-        practice_id = await app.repo.add_practice(app.catalog.t("demo.practice_name"), app.clock.now())
+        practice_id = await app.repo.practices.add(app.catalog.t("demo.practice_name"), app.clock.now())
         local_day = (app.clock.now().astimezone(settings.zone) + timedelta(days=7)).date()
         consult_at = datetime.combine(local_day, time(10, 0), tzinfo=settings.zone)
         # A terminal cannot play voice notes: read-aloud is off in the demo.
@@ -118,10 +118,11 @@ async def run_demo(
         for line in lines:
             if answers is not None:
                 print(f"\n👤 {line}", file=out)
-            reply = await _step(app, channel, invite.patient_id, line)
-            await channel.deliver(reply.chat_id, reply.messages)
+            with app.repo.scope():  # one line is one update: the patient is read once
+                reply = await _step(app, channel, invite.patient_id, line)
+                await channel.deliver(reply.chat_id, reply.messages)
             await outbox.flush()
-            conv = await app.repo.get_conversation(invite.patient_id)
+            conv = await app.repo.conversations.get(invite.patient_id)
             step = conv.state["step"] if conv else None
             if step in (DONE, DECLINED) or conv is None:
                 finished = step == DONE

@@ -15,7 +15,8 @@ from datetime import timedelta
 from bot.channels import Channel, DeliveryBlocked, DeliveryRejected, DeliveryRetry
 from bot.clock import Clock
 from bot.flows.model import OutMessage
-from bot.storage.repo import OutboxItem, Repository
+from bot.storage.models import OutboxItem
+from bot.storage.ports import UnitOfWork
 from scheduler.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ MAX_ATTEMPTS = 8
 
 class OutboxSender:
     def __init__(
-        self, repo: Repository, channel: Channel, clock: Clock, limiter: RateLimiter | None = None
+        self, repo: UnitOfWork, channel: Channel, clock: Clock, limiter: RateLimiter | None = None
     ) -> None:
         self.repo = repo
         self.channel = channel
@@ -92,7 +93,7 @@ class OutboxSender:
         async with self._lock:
             if self._stopping:
                 return 0
-            items = await self.repo.due_outbox(self.clock.now(), limit)
+            items = await self.repo.outbox.due(self.clock.now(), limit)
             queue: asyncio.Queue[OutboxItem] = asyncio.Queue()
             for item in items:
                 queue.put_nowait(item)
@@ -114,7 +115,7 @@ class OutboxSender:
 
     async def _postpone(self, item: OutboxItem, delay: float, why: str) -> None:
         give_up = item.attempts + 1 >= MAX_ATTEMPTS
-        await self.repo.outbox_retry(item.id, self.clock.now() + timedelta(seconds=delay), give_up=give_up)
+        await self.repo.outbox.retry(item.id, self.clock.now() + timedelta(seconds=delay), give_up=give_up)
         log.warning("outbox item %s postponed %.0fs (%s, attempt %d)", item.id, delay, why, item.attempts + 1)
 
     async def _send(self, item: OutboxItem) -> int:
@@ -122,7 +123,7 @@ class OutboxSender:
         messages = await renderer(item) if renderer else None
         if not messages:
             log.warning("outbox item %s (%s) has nothing to send; cancelled", item.id, item.kind)
-            await self.repo.outbox_cancel(item.id)
+            await self.repo.outbox.cancel(item.id)
             return 0
         if self.decorate is not None:
             messages = await self.decorate(item.patient_id, messages)
@@ -136,13 +137,13 @@ class OutboxSender:
                     await self.limiter.acquire(item.chat_id)
                 ids += await self.channel.deliver(item.chat_id, [message])
                 if index + 1 < len(messages):
-                    await self.repo.outbox_parts_sent(item.id, index + 1)
+                    await self.repo.outbox.parts_sent(item.id, index + 1)
         except DeliveryRetry as exc:
             self.limiter.pause(exc.after_seconds)
             await self._postpone(item, max(exc.after_seconds, 2**item.attempts), "retry")
             return 0
         except DeliveryRejected:
-            await self.repo.outbox_retry(item.id, self.clock.now(), give_up=True)
+            await self.repo.outbox.retry(item.id, self.clock.now(), give_up=True)
             log.warning("outbox item %s (%s) refused by Telegram; failed, not retried", item.id, item.kind)
             if self.on_rejected is not None:
                 try:
@@ -151,11 +152,11 @@ class OutboxSender:
                     log.error("notice about outbox item %s failed: %s", item.id, type(exc).__name__)
             return 0
         except DeliveryBlocked:
-            await self.repo.outbox_retry(item.id, self.clock.now(), give_up=True)
+            await self.repo.outbox.retry(item.id, self.clock.now(), give_up=True)
             log.warning("outbox item %s: recipient unreachable", item.id)
             if self.on_blocked is not None:
                 await self.on_blocked(item)
             return 0
-        await self.repo.outbox_sent(item.id, ids[0] if ids else None, self.clock.now())
+        await self.repo.outbox.sent(item.id, ids[0] if ids else None, self.clock.now())
         log.info("outbox item %s (%s) sent", item.id, item.kind)
         return 1

@@ -115,7 +115,7 @@ def harness(app: App, core: FakeTelegram) -> Harness:
 
 async def make_practice(app: App, clock: FrozenClock, *, clinician: bool = True) -> dict[str, Any]:
     """A practice with (optionally) a clinician invite and a patient invite one week ahead."""
-    practice_id = await app.repo.add_practice("Huisartsenpraktijk De Linde", clock.now())
+    practice_id = await app.repo.practices.add("Huisartsenpraktijk De Linde", clock.now())
     out: dict[str, Any] = {"practice_id": practice_id}
     if clinician:
         out["clinician"] = await app.invites.invite_clinician(practice_id, "Anna (POH)")

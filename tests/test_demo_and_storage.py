@@ -46,7 +46,7 @@ async def test_demo_stops_early_with_exit_code_2(tmp_path: Path) -> None:
 
 async def test_migrations_wal_and_restart(settings: Settings, clock: FrozenClock) -> None:
     app = await build_app(settings, clock)
-    await app.repo.add_practice("P", clock.now())
+    await app.repo.practices.add("P", clock.now())
     assert await app.db.migrate() == []  # idempotent
     mode = await app.db.fetchone("PRAGMA journal_mode")
     assert mode[0] == "wal"
@@ -56,7 +56,7 @@ async def test_migrations_wal_and_restart(settings: Settings, clock: FrozenClock
     shipped = sorted(int(p.name.split("_")[0]) for p in MIGRATIONS.glob("*.sql"))
     assert versions == shipped and shipped[0] == 1
     app2 = await build_app(settings, clock)
-    assert [p.name for p in await app2.repo.list_practices()] == ["P"]
+    assert [p.name for p in await app2.repo.practices.all()] == ["P"]
     await app2.close()
 
 
@@ -93,27 +93,27 @@ async def test_no_task_reads_what_another_may_still_roll_back(app: App, clock: F
     async def writer() -> None:
         with pytest.raises(RuntimeError):
             async with app.repo.transaction():
-                await app.repo.add_practice("not yet", clock.now())
-                seen["own"] = [p.name for p in await app.repo.list_practices()]
+                await app.repo.practices.add("not yet", clock.now())
+                seen["own"] = [p.name for p in await app.repo.practices.all()]
                 inside.set()
                 await outside.wait()
                 raise RuntimeError("rolled back")
 
     async def reader() -> None:
         await inside.wait()
-        seen["other"] = [p.name for p in await app.repo.list_practices()]
+        seen["other"] = [p.name for p in await app.repo.practices.all()]
         outside.set()
 
     await asyncio.gather(writer(), reader())
     assert seen == {"own": ["not yet"], "other": []}
-    assert await app.repo.list_practices() == []
+    assert await app.repo.practices.all() == []
 
 
 async def test_a_read_after_a_commit_sees_it_while_many_tasks_read(app: App, clock: FrozenClock) -> None:
     """Twenty tasks read all the time (as patients' updates do); a read that starts after a commit
     still sees it. A statement left open between awaits kept the reader's snapshot old: the outbox
     then read a row it had just sent as pending, and the POH got an agenda twice."""
-    practice = await app.repo.add_practice("v0", clock.now())
+    practice = await app.repo.practices.add("v0", clock.now())
     stop = asyncio.Event()
 
     async def busy() -> None:
@@ -135,9 +135,9 @@ async def test_a_read_after_a_commit_sees_it_while_many_tasks_read(app: App, clo
 async def test_transaction_rolls_back_everything(app: App, clock: FrozenClock) -> None:
     with pytest.raises(RuntimeError):
         async with app.repo.transaction():
-            await app.repo.add_practice("half", clock.now())
+            await app.repo.practices.add("half", clock.now())
             raise RuntimeError("boom")
-    assert await app.repo.list_practices() == []
+    assert await app.repo.practices.all() == []
 
 
 async def test_a_failed_statement_rolls_back_the_transaction_and_leaves_the_writer_usable(
@@ -149,11 +149,11 @@ async def test_a_failed_statement_rolls_back_the_transaction_and_leaves_the_writ
         with pytest.raises(sqlite3.OperationalError):
             async with app.repo.transaction():
                 for _ in range(before):
-                    await app.repo.add_practice("half", clock.now())
+                    await app.repo.practices.add("half", clock.now())
                 await app.db.execute("INSERT INTO no_such_table VALUES (1)")
-        assert await app.repo.list_practices() == []
-    await app.repo.add_practice("after", clock.now())
-    assert [p.name for p in await app.repo.list_practices()] == ["after"]
+        assert await app.repo.practices.all() == []
+    await app.repo.practices.add("after", clock.now())
+    assert [p.name for p in await app.repo.practices.all()] == ["after"]
 
 
 async def test_a_write_of_its_own_never_joins_another_tasks_transaction(app: App, clock: FrozenClock) -> None:
@@ -163,17 +163,17 @@ async def test_a_write_of_its_own_never_joins_another_tasks_transaction(app: App
     async def rolled_back() -> None:
         with pytest.raises(RuntimeError):
             async with app.repo.transaction():
-                await app.repo.add_practice("rolled back", clock.now())
+                await app.repo.practices.add("rolled back", clock.now())
                 inside.set()
                 await asyncio.sleep(0.05)  # the other task's write is waiting now
                 raise RuntimeError("boom")
 
     async def own_write() -> None:
         await inside.wait()
-        await app.repo.add_practice("kept", clock.now())
+        await app.repo.practices.add("kept", clock.now())
 
     await asyncio.gather(rolled_back(), own_write())
-    assert [p.name for p in await app.repo.list_practices()] == ["kept"]
+    assert [p.name for p in await app.repo.practices.all()] == ["kept"]
 
 
 async def test_invite_tokens_are_random_hashed_single_use(app: App, clock: FrozenClock) -> None:
@@ -184,8 +184,8 @@ async def test_invite_tokens_are_random_hashed_single_use(app: App, clock: Froze
     assert all(token not in r["token_hash"] for r in rows)
     assert hash_token(token) in {r["token_hash"] for r in rows}
     invite = await app.invites.valid_invite(token)
-    assert invite is not None and await app.repo.use_invite(invite.id, clock.now())
-    assert not await app.repo.use_invite(invite.id, clock.now())
+    assert invite is not None and await app.repo.invites.use(invite.id, clock.now())
+    assert not await app.repo.invites.use(invite.id, clock.now())
     assert await app.invites.valid_invite(token) is None
     assert await app.invites.valid_invite("x" * 65) is None
     other = await app.invites.invite_patient(info["practice_id"], info["consult_at"])

@@ -13,7 +13,7 @@ import pytest
 from bot.app import App, build_app
 from bot.clock import FrozenClock
 from bot.flows.model import OutMessage
-from bot.storage.repo import OutboxItem
+from bot.storage.models import OutboxItem
 from bot.telegram.runner import resume_after_restart
 from bot.testing.fake_telegram import FakeTelegram
 from tests.conftest import DIMS, Harness, make_practice
@@ -31,9 +31,9 @@ async def setup_people(harness: Harness, clock: FrozenClock) -> dict[str, Any]:
 
 
 async def conversation(app: App) -> dict[str, Any]:
-    patient = await app.repo.patient_by_telegram(PATIENT)
+    patient = await app.repo.patients.by_telegram(PATIENT)
     assert patient is not None
-    conv = await app.repo.get_conversation(patient.id)
+    conv = await app.repo.conversations.get(patient.id)
     assert conv is not None
     return {"seq": conv.seq, "step": conv.state["step"], "answers": conv.state["answers"]}
 
@@ -128,9 +128,11 @@ async def test_full_intake_reaches_the_poh(harness: Harness, core: FakeTelegram,
     # The display name is for the POH in the CLI only: never through Telegram.
     assert not any("Vries" in m.text for m in core.sent)
     assert core.errors == []  # nothing Telegram would have refused
-    rows = await harness.app.repo.outbox_rows("agenda")
+    rows = await harness.app.repo.outbox.rows("agenda")
     assert [r["status"] for r in rows] == ["sent"]
-    consents = await harness.app.repo.consents((await harness.app.repo.patient_by_telegram(PATIENT)).id)
+    consents = await harness.app.repo.consents.of_patient(
+        (await harness.app.repo.patients.by_telegram(PATIENT)).id
+    )
     assert consents[0]["given"] == 1 and consents[0]["version"].startswith("consent-")
 
 
@@ -313,7 +315,7 @@ async def test_restart_resumes_exactly_where_they_were(
     await harness.say(PATIENT, "Mijn hond")
     await harness.tap(PATIENT, "5")
     # Simulate a crash after the answer was committed but before the next question was shown.
-    patient = await harness.app.repo.patient_by_telegram(PATIENT)
+    patient = await harness.app.repo.patients.by_telegram(PATIENT)
     await harness.app.db.execute(
         "UPDATE conversations SET prompted_seq = 0 WHERE patient_id = ?", (patient.id,)
     )
@@ -374,9 +376,9 @@ async def test_erase_after_confirmation(harness: Harness, core: FakeTelegram, cl
     await harness.tap(PATIENT, "Ja, alles wissen")
     assert "gewist" in core.last_to(PATIENT).text
     consult_id = info["patient"].consult_id
-    assert await harness.app.repo.answers(consult_id) == {}
-    assert await harness.app.repo.patient_by_telegram(PATIENT) is None
-    patient = await harness.app.repo.get_patient(info["patient"].patient_id)
+    assert await harness.app.repo.answers.of_consult(consult_id) == {}
+    assert await harness.app.repo.patients.by_telegram(PATIENT) is None
+    patient = await harness.app.repo.patients.get(info["patient"].patient_id)
     assert patient.display_name is None and patient.telegram_user_id is None and patient.status == "erased"
     await harness.say(PATIENT, "hallo?")
     assert "uitnodiging" in core.last_to(PATIENT).text
@@ -408,7 +410,7 @@ async def test_poh_cannot_open_other_practice(
     harness: Harness, core: FakeTelegram, clock: FrozenClock
 ) -> None:
     await setup_people(harness, clock)
-    other = await harness.app.repo.add_practice("Andere praktijk", clock.now())
+    other = await harness.app.repo.practices.add("Andere praktijk", clock.now())
     invite = await harness.app.invites.invite_clinician(other, "Bob")
     await harness.say(5002, f"/start {invite.token}")
     core.user_taps(5002, core.last_to(POH), data="ag:1")  # a tap crafted for the other practice
@@ -504,7 +506,7 @@ async def test_crisis_where_a_button_is_expected_and_under_negation(
     core.user_edits(PATIENT, message_id=1, text="mijn man slaat me")  # an edit is read for safety too
     await harness.pump()
     assert "Veilig Thuis" in core.to_chat(PATIENT)[-3].text
-    flags = await harness.app.repo.safety_flags(1)
+    flags = await harness.app.repo.safety.flags(1)
     assert set(flags) == {"self_harm", "suicide", "violence"}  # "mezelf iets aandoen": both, both 113
 
 
@@ -533,7 +535,7 @@ async def test_refused_rows_fail_once_tell_the_practice_and_never_hold_up_an_ale
     await setup_people(harness, clock)
     app, outbox = harness.app, harness.app.outbox
     assert outbox is not None
-    patient = await app.repo.patient_by_telegram(PATIENT)
+    patient = await app.repo.patients.by_telegram(PATIENT)
     assert patient is not None
 
     async def too_long(item: OutboxItem) -> list[OutMessage]:
@@ -541,12 +543,14 @@ async def test_refused_rows_fail_once_tell_the_practice_and_never_hold_up_an_ale
 
     outbox.register("reminder", too_long)
     for n in range(17):  # one chat each, so Telegram's pace per chat does not slow the test
-        await app.repo.enqueue("reminder", 8000 + n, {}, clock.now(), clock.now(), patient_id=patient.id)
+        await app.repo.outbox.enqueue(
+            "reminder", 8000 + n, {}, clock.now(), clock.now(), patient_id=patient.id
+        )
     clock.advance(timedelta(seconds=1))
     await harness.say(PATIENT, "ik wil niet meer leven")  # queues the POH alert after the 17 rows
     await app.tick()
     await outbox.settle()
-    rows = await app.repo.outbox_rows("reminder")
+    rows = await app.repo.outbox.rows("reminder")
     assert [r["status"] for r in rows] == ["failed"] * 17 and {r["attempts"] for r in rows} == {1}
     to_poh = [m.text for m in core.to_chat(POH)]
     assert any("113" in t or "zelfdoding" in t for t in to_poh)  # the alert went out
@@ -554,3 +558,26 @@ async def test_refused_rows_fail_once_tell_the_practice_and_never_hold_up_an_ale
     assert len(notices) == 1 and "een herinnering" in notices[0] and "geheime" not in notices[0]
     await app.tick()
     assert len(core.errors) == 17  # refused once each, never tried again
+
+
+async def test_a_tap_reads_the_patient_once_and_commits_once(
+    harness: Harness, core: FakeTelegram, clock: FrozenClock
+) -> None:
+    """Per update: the patient is loaded once (the update's identity map) and the answer, the
+    conversation and the update's mark go in one transaction."""
+    await setup_people(harness, clock)
+    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.say(PATIENT, "Mijn tuin en mijn kleinkinderen")
+    statements: list[str] = []
+    db = harness.app.db
+    for conn in {id(db.conn): db.conn, id(db.reader): db.reader}.values():
+        await conn._execute(conn._conn.set_trace_callback, statements.append)
+    await harness.tap(PATIENT, "8")
+    statements = list(statements)  # what the tap ran (the checks below read too)
+    patient = await harness.app.repo.patients.by_telegram(PATIENT)
+    consult = await harness.app.repo.consults.latest(patient.id)
+    assert (await harness.app.repo.answers.of_consult(consult.id))[f"{DIMS[0]}.score"] == 8
+    assert sum(s.startswith("SELECT * FROM patients") for s in statements) == 1
+    assert sum(s == "BEGIN IMMEDIATE" for s in statements) == 1
+    assert sum("INTO processed_updates" in s for s in statements) == 1
+    assert len(statements) <= 14, statements

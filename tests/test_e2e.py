@@ -370,7 +370,7 @@ async def test_many_patients_and_a_sigkill_mid_run_lose_nothing_and_duplicate_no
     env = bot_env(tmp_path, core, server)
     settings = Settings(_env_file=None, database_path=tmp_path / "e2e.sqlite3")  # type: ignore[call-arg]
     app = await build_app(settings)
-    practice = await app.repo.add_practice("Huisartsenpraktijk De Linde", app.clock.now())
+    practice = await app.repo.practices.add("Huisartsenpraktijk De Linde", app.clock.now())
     poh = await app.invites.invite_clinician(practice, "Anna (POH)")
     when = app.clock.now() + timedelta(days=7)
     users = list(range(600_001, 600_021))

@@ -41,7 +41,7 @@ async def test_a_batch_is_stored_once_and_forgotten_when_handled(app: App) -> No
     assert await inbox.store(batch) == []  # the same batch again after a crash: not twice
     assert await inbox.next_offset() == 3
     assert [r.update_id for r in await inbox.pending()] == [1, 2]
-    await app.repo.mark_processed(1, app.clock.now())  # in the answer's transaction
+    await app.repo.updates.mark_processed(1, app.clock.now())  # in the answer's transaction
     await inbox.failed(2, "unreadable")
     assert await inbox.pending() == []
     rows = await app.db.fetchall("SELECT status, payload_json FROM inbox ORDER BY update_id")

@@ -10,7 +10,7 @@ from bot.app import App
 from bot.channels import DeliveryBlocked, DeliveryRetry
 from bot.clock import FrozenClock, timedelta
 from bot.flows.model import OutMessage
-from bot.storage.repo import OutboxItem
+from bot.storage.models import OutboxItem
 from scheduler.outbox import OutboxSender
 from scheduler.ratelimit import RateLimiter
 
@@ -56,22 +56,22 @@ def sender(app: App, clock: FrozenClock) -> tuple[OutboxSender, RecordingChannel
 async def test_paced_per_chat_and_sent_once(app: App, clock: FrozenClock) -> None:
     out, channel, _ = sender(app, clock)
     for n in range(6):
-        await app.repo.enqueue("test", 100 + n % 2, {"n": n}, clock.now(), clock.now())
+        await app.repo.outbox.enqueue("test", 100 + n % 2, {"n": n}, clock.now(), clock.now())
     assert await out.flush() == 6
     assert await out.flush() == 0  # recorded as sent: never again
     by_chat = {c: [t for t, cc, _ in channel.sent if cc == c] for c in (100, 101)}
     for times in by_chat.values():
         assert len(times) == 3 and all(b - a >= 1 - 1e-9 for a, b in itertools.pairwise(times))
-    assert {r["status"] for r in await app.repo.outbox_rows("test")} == {"sent"}
+    assert {r["status"] for r in await app.repo.outbox.rows("test")} == {"sent"}
 
 
 async def test_retry_after_then_success_and_blocked(app: App, clock: FrozenClock) -> None:
     out, channel, time = sender(app, clock)
-    await app.repo.enqueue("test", 200, {"n": 1}, clock.now(), clock.now())
-    await app.repo.enqueue("test", 201, {"n": 2}, clock.now(), clock.now())
+    await app.repo.outbox.enqueue("test", 200, {"n": 1}, clock.now(), clock.now())
+    await app.repo.outbox.enqueue("test", 201, {"n": 2}, clock.now(), clock.now())
     channel.fail = {200: DeliveryRetry(7), 201: DeliveryBlocked()}
     assert await out.flush() == 0
-    rows = {r["chat_id"]: r for r in await app.repo.outbox_rows("test")}
+    rows = {r["chat_id"]: r for r in await app.repo.outbox.rows("test")}
     assert rows[200]["status"] == "pending" and rows[200]["attempts"] == 1
     assert rows[201]["status"] == "failed"
     assert await out.flush() == 0  # not due yet
@@ -88,7 +88,7 @@ async def test_a_multi_part_row_never_sends_a_part_twice(app: App, clock: Frozen
         return [OutMessage(f"part {i}") for i in (1, 2, 3)]
 
     out.register("long", three_parts)
-    await app.repo.enqueue("long", 400, {}, clock.now(), clock.now())
+    await app.repo.outbox.enqueue("long", 400, {}, clock.now(), clock.now())
     real_deliver = channel.deliver
     calls = 0
 
@@ -110,9 +110,9 @@ async def test_a_multi_part_row_never_sends_a_part_twice(app: App, clock: Frozen
 
 async def test_nothing_to_render_is_cancelled(app: App, clock: FrozenClock) -> None:
     out, channel, _ = sender(app, clock)
-    await app.repo.enqueue("unknown-kind", 300, {}, clock.now(), clock.now())
+    await app.repo.outbox.enqueue("unknown-kind", 300, {}, clock.now(), clock.now())
     assert await out.flush() == 0
-    assert (await app.repo.outbox_rows("unknown-kind"))[0]["status"] == "cancelled"
+    assert (await app.repo.outbox.rows("unknown-kind"))[0]["status"] == "cancelled"
     assert channel.sent == []
 
 
@@ -146,7 +146,7 @@ async def test_fake_api_limits_answer_429_and_the_sender_stays_under_them(tmp_pa
         outbox.register("test", echo)
         now = app.clock.now()
         for n in range(45):
-            await app.repo.enqueue("test", 500 + n % 40, {"n": n}, now, now)
+            await app.repo.outbox.enqueue("test", 500 + n % 40, {"n": n}, now, now)
         refused_before = fake.too_many
         assert await outbox.flush() == 45
         assert fake.too_many == refused_before

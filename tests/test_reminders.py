@@ -34,7 +34,7 @@ async def people(h: Harness, clock: FrozenClock, *, intake: bool = True) -> dict
     await h.say(PATIENT, f"/start {info['patient'].token}")
     if intake:
         await complete_intake(h)  # type: ignore[arg-type]
-    patient = await h.app.repo.patient_by_telegram(PATIENT)
+    patient = await h.app.repo.patients.by_telegram(PATIENT)
     assert patient is not None
     info["patient_id"] = patient.id
     info["consult_id"] = info["patient"].consult_id
@@ -373,7 +373,7 @@ async def test_blocked_patient_is_marked_and_the_poh_told(
     await plan_with(harness.app, info["patient_id"], "Tien minuten wandelen", "14:00")
     core.blocked.add(PATIENT)
     await at(harness, clock, local(date(2026, 11, 23), 14, 0))
-    patient = await harness.app.repo.get_patient(info["patient_id"])
+    patient = await harness.app.repo.patients.get(info["patient_id"])
     assert patient is not None and patient.blocked
     await at(harness, clock, local(date(2026, 11, 23), 14, 0, 15))  # the next tick tells the POH
     assert "geblokkeerd" in core.last_to(POH).text
@@ -381,7 +381,7 @@ async def test_blocked_patient_is_marked_and_the_poh_told(
     assert [r["status"] for r in await reminder_rows(harness.app)] == ["pending"]
     core.blocked.discard(PATIENT)
     await harness.say(PATIENT, "hallo")  # they unblocked us and write again
-    patient = await harness.app.repo.get_patient(info["patient_id"])
+    patient = await harness.app.repo.patients.get(info["patient_id"])
     assert patient is not None and not patient.blocked
     await at(harness, clock, local(date(2026, 11, 25), 14, 0))
     assert "Tien minuten wandelen" in last_reminder(core).text
@@ -455,7 +455,7 @@ async def test_poh_cannot_touch_another_practice(
     harness: Harness, core: FakeTelegram, clock: FrozenClock, app: App
 ) -> None:
     info = await people(harness, clock)
-    other = await app.repo.add_practice("Andere praktijk", clock.now())
+    other = await app.repo.practices.add("Andere praktijk", clock.now())
     invite = await app.invites.invite_clinician(other, "Bob")
     await harness.say(5999, f"/start {invite.token}")
     await harness.say(5999, f"/plan {info['consult_id']}")

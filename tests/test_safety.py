@@ -337,7 +337,7 @@ async def test_check_question_yes_routes_and_alerts(
     assert "113" in texts[0] and "seintje" in texts[1] and "verder met de vragen" in texts[2]
     alert = core.to_chat(POH)[poh_before:]
     assert len(alert) == 1 and "gedachten aan zelfdoding" in alert[0].text and "gespaard" not in alert[0].text
-    assert await harness.app.repo.safety_flags(1) == ["suicide"]
+    assert await harness.app.repo.safety.flags(1) == ["suicide"]
     await harness.tap(PATIENT, "Ja, verder")
     assert "Welk cijfer" in core.last_to(PATIENT).text
 
@@ -374,7 +374,7 @@ async def test_route_during_a_hold_and_after_stop(
     await harness.say(PATIENT, "ik heb net een hele strip slaappillen doorgeslikt")
     texts = [m.text for m in core.to_chat(PATIENT)[-3:]]
     assert "Bel nu 112" in texts[0]
-    assert set(await harness.app.repo.safety_flags(1)) == {"suicide", "overdose"}
+    assert set(await harness.app.repo.safety.flags(1)) == {"suicide", "overdose"}
     await harness.say(PATIENT, "/stop")
     await harness.say(PATIENT, "ik ben het leven zat")  # after /stop: still the question
     assert "zelfmoord" in core.last_to(PATIENT).text

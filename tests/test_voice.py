@@ -98,7 +98,7 @@ async def test_simple_mode_from_the_invite_shows_faces(
     assert core.last_to(PATIENT).text == "❤️ Wat is echt belangrijk voor u?"
     await harness.tap(PATIENT, "Overslaan")
     await harness.tap(PATIENT, "Gaat wel")
-    answers = await app.repo.answers(info["patient"].consult_id)
+    answers = await app.repo.answers.of_consult(info["patient"].consult_id)
     assert answers["lichaamsfuncties.score"] == 5 and answers["lichaamsfuncties.score_face"] == "😐 Gaat wel"
 
 
@@ -110,7 +110,7 @@ async def test_voice_answer_kept_for_the_poh_without_speech_to_text(
     core.user_sends_voice(PATIENT, spoken, duration=23)
     await harness.pump()
     assert "(1 van 6)" in core.last_to(PATIENT).text  # the conversation went on
-    answers = await app.repo.answers(info["patient"].consult_id)
+    answers = await app.repo.answers.of_consult(info["patient"].consult_id)
     assert answers["what_matters"].startswith("🎤 spraakbericht (0:23)")
     agenda = await app.agenda.text(info["patient"].consult_id)
     assert agenda is not None and "spraakbericht (0:23) · /luister 1" in agenda
@@ -163,11 +163,11 @@ async def test_transcript_is_confirmed_before_it_is_used(
     assert 'Ik heb verstaan:\n"Mijn kleinkinderen en mijn moestuin"' in core.last_to(PATIENT).text
     await harness.tap(PATIENT, "Nee, opnieuw")
     assert "nog eens in" in core.to_chat(PATIENT)[-2].text
-    assert "what_matters" not in await app.repo.answers(info["patient"].consult_id)
+    assert "what_matters" not in await app.repo.answers.of_consult(info["patient"].consult_id)
     core.user_sends_voice(PATIENT, spoken, duration=5)
     await harness.pump()
     await harness.tap(PATIENT, "Ja, dat klopt")
-    answers = await app.repo.answers(info["patient"].consult_id)
+    answers = await app.repo.answers.of_consult(info["patient"].consult_id)
     assert answers["what_matters"] == "Mijn kleinkinderen en mijn moestuin"
 
 

@@ -28,8 +28,8 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 async def seed(app: App, clock: FrozenClock) -> dict[str, Any]:
     """Practice A with a completed intake and an earlier one, practice B, three web accounts."""
     zone = app.settings.zone
-    practice = await app.repo.add_practice("De Linde", clock.now())
-    other = await app.repo.add_practice("De Eik", clock.now())
+    practice = await app.repo.practices.add("De Linde", clock.now())
+    other = await app.repo.practices.add("De Eik", clock.now())
     earlier = await app.invites.invite_patient(
         practice, datetime(2026, 6, 1, 10, 0, tzinfo=zone), name="J. de Vries", read_aloud=False, simple=False
     )
@@ -38,14 +38,14 @@ async def seed(app: App, clock: FrozenClock) -> dict[str, Any]:
     )
     for cid, scores in ((earlier.consult_id, 6), (consult.consult_id, 3)):
         for dim in app.catalog.dimensions:
-            await app.repo.save_answer(
+            await app.repo.answers.save(
                 cid, f"{dim.id}.score", scores if dim.id == "lichaamsfuncties" else 8, clock.now()
             )
-            await app.repo.save_answer(cid, f"{dim.id}.talk", dim.id == "meedoen", clock.now())
-        await app.repo.set_consult_status(cid, "ready", clock.now())
-    await app.repo.save_answer(consult.consult_id, "what_matters", "Mijn kleinkinderen", clock.now())
-    await app.repo.save_answer(consult.consult_id, "lichaamsfuncties.hard", ["pijn"], clock.now())
-    await app.repo.save_answer(
+            await app.repo.answers.save(cid, f"{dim.id}.talk", dim.id == "meedoen", clock.now())
+        await app.repo.consults.set_status(cid, "ready", clock.now())
+    await app.repo.answers.save(consult.consult_id, "what_matters", "Mijn kleinkinderen", clock.now())
+    await app.repo.answers.save(consult.consult_id, "lichaamsfuncties.hard", ["pijn"], clock.now())
+    await app.repo.answers.save(
         consult.consult_id, "priorities", [{"id": "w:0", "label": "mijn rug"}], clock.now()
     )
     foreign = await app.invites.invite_patient(other, datetime(2026, 11, 24, 9, 0, tzinfo=zone))
@@ -307,11 +307,11 @@ async def test_population_view_never_shows_fewer_than_five(
     for n in range(6):
         invite = await app.invites.invite_patient(practice, clock.now() + timedelta(days=2 + n))
         for dim in app.catalog.dimensions:
-            await app.repo.save_answer(invite.consult_id, f"{dim.id}.score", 2 if n < 5 else 9, clock.now())
-        await app.repo.save_answer(
+            await app.repo.answers.save(invite.consult_id, f"{dim.id}.score", 2 if n < 5 else 9, clock.now())
+        await app.repo.answers.save(
             invite.consult_id, "lichaamsfuncties.hard", ["pijn", "slapen"], clock.now()
         )
-        await app.repo.set_consult_status(invite.consult_id, "ready", clock.now())
+        await app.repo.consults.set_status(invite.consult_id, "ready", clock.now())
     page = await (await client.get("/population")).text()
     assert "Pijn: 7" in page and "Slapen: 6" in page  # the seeded patient named Pijn too
     row = re.search(r"<th scope=\"row\">Zingeving</th>(.*?)</tr>", page)

@@ -21,8 +21,8 @@ from bot.nlp.analyzer import Analyzer
 from bot.nlp.items import split_items
 from bot.render import split_message
 from bot.services.measurements import show
-from bot.storage.reminders import ReminderRepository
-from bot.storage.repo import Consult, Repository, SafetyCheck
+from bot.storage.models import Consult, SafetyCheck
+from bot.storage.ports import UnitOfWork
 
 SUMMARY_LINES = 8
 REVIEW_ANSWERS = ("good", "so_so", "bad")
@@ -126,14 +126,12 @@ def _quote(text: str) -> str:
 class AgendaService:
     def __init__(
         self,
-        repo: Repository,
+        repo: UnitOfWork,
         catalog: Catalog,
         zone: ZoneInfo,
         low_score_threshold: int,
         analyzer: Callable[[], Analyzer],
-        reminders: ReminderRepository,
     ) -> None:
-        self.reminders = reminders
         self.web_base_url: str | None = None  # set by the composition root when the web app runs
         self.repo = repo
         self.catalog = catalog
@@ -242,24 +240,24 @@ class AgendaService:
         return out
 
     async def view(self, consult_id: int, *, include_name: bool = False) -> AgendaView | None:
-        consult = await self.repo.get_consult(consult_id)
+        consult = await self.repo.consults.get(consult_id)
         if consult is None:
             return None
         name = None
         if include_name:
-            patient = await self.repo.get_patient(consult.patient_id)
+            patient = await self.repo.patients.get(consult.patient_id)
             name = patient.display_name if patient else None
         previous = None
-        earlier = await self.repo.previous_consult(consult)
+        earlier = await self.repo.consults.previous(consult)
         if earlier is not None:
-            previous = (earlier, await self.repo.answers(earlier.id))
+            previous = (earlier, await self.repo.answers.of_consult(earlier.id))
         view = self.build(
             consult,
-            await self.repo.answers(consult_id),
+            await self.repo.answers.of_consult(consult_id),
             name,
-            await self.repo.safety_flags(consult_id),
+            await self.repo.safety.flags(consult_id),
             previous,
-            await self.repo.safety_checks(consult_id),
+            await self.repo.safety.checks(consult_id),
         )
         since = earlier.scheduled_at if earlier is not None else consult.scheduled_at - timedelta(days=366)
         view.progress = await self.progress(consult.patient_id, since, consult.scheduled_at)
@@ -271,7 +269,7 @@ class AgendaService:
         actions: dict[tuple[int, str], ActionProgress] = {}
         barriers: dict[tuple[int, str], Counter[str]] = {}
         t = self.catalog.t
-        for r in await self.reminders.of_patient(patient_id, since, until):
+        for r in await self.repo.reminders.of_patient(patient_id, since, until):
             goal = goals.setdefault(r.goal_id, GoalProgress(r.goal_text))
             if r.kind == "review":
                 if r.value in REVIEW_ANSWERS:

@@ -11,7 +11,8 @@ from bot.content import Catalog
 from bot.flows.model import Button, OutMessage
 from bot.services.agenda import AgendaService
 from bot.services.plans import PlanError, PlanService, describe_schedule
-from bot.storage.repo import Clinician, Consult, OutboxItem, Patient, Repository
+from bot.storage.models import Clinician, Consult, OutboxItem, Patient
+from bot.storage.ports import UnitOfWork
 from scheduler.schedules import Schedule
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ AGENDA_PREFIX = "ag:"
 class ClinicianService:
     def __init__(
         self,
-        repo: Repository,
+        repo: UnitOfWork,
         agenda: AgendaService,
         catalog: Catalog,
         clock: Clock,
@@ -38,7 +39,7 @@ class ClinicianService:
         return Reply(clinician.telegram_chat_id or 0, [OutMessage(self.catalog.t(key, **params))])
 
     async def welcome(self, clinician: Clinician) -> Reply:
-        practice = await self.repo.get_practice(clinician.practice_id)
+        practice = await self.repo.practices.get(clinician.practice_id)
         return self._note(clinician, "clinician.welcome", practice=practice.name if practice else "")
 
     def help(self, clinician: Clinician) -> Reply:
@@ -52,7 +53,7 @@ class ClinicianService:
         local_today = datetime.combine(
             self.clock.now().astimezone(self.agenda.zone).date(), time(), tzinfo=self.agenda.zone
         )
-        consults = await self.repo.upcoming_consults(clinician.practice_id, local_today)
+        consults = await self.repo.consults.upcoming(clinician.practice_id, local_today)
         if not consults:
             return self._note(clinician, "clinician.list_empty")
         t = self.catalog.t
@@ -73,7 +74,7 @@ class ClinicianService:
         return Reply(clinician.telegram_chat_id or 0, [OutMessage("\n".join(lines), tuple(buttons))])
 
     async def open(self, clinician: Clinician, consult_id: int) -> Reply:
-        consult = await self.repo.get_consult(consult_id)
+        consult = await self.repo.consults.get(consult_id)
         if consult is None or consult.practice_id != clinician.practice_id:
             return self._note(clinician, "clinician.not_found")
         if consult.status == "erased":
@@ -83,7 +84,7 @@ class ClinicianService:
 
     async def render_outbox_agenda(self, item: OutboxItem) -> list[OutMessage] | None:
         """Outbox renderer for ``agenda`` rows: rendered at send time, so erased data never goes."""
-        consult = await self.repo.get_consult(int(item.payload["consult_id"]))
+        consult = await self.repo.consults.get(int(item.payload["consult_id"]))
         if consult is None or consult.status != "ready":
             return None
         header = self.catalog.t("clinician.new_agenda", id=consult.id)
@@ -92,10 +93,10 @@ class ClinicianService:
     async def listen(self, clinician: Clinician, word: str) -> Reply:
         """``/luister 5``: a patient's voice answer, for a POH of the same practice."""
         try:
-            note = await self.repo.voice_note(int(word.strip().lstrip("#")))
+            note = await self.repo.voice_notes.get(int(word.strip().lstrip("#")))
         except ValueError:
             note = None
-        patient = await self.repo.get_patient(note["patient_id"]) if note is not None else None
+        patient = await self.repo.patients.get(note["patient_id"]) if note is not None else None
         if note is None or patient is None or patient.practice_id != clinician.practice_id:
             return self._note(clinician, "clinician.voice_not_found")
         log.info("clinician %s listened to voice answer %s", clinician.id, note["id"])
@@ -105,12 +106,12 @@ class ClinicianService:
     async def _patient_of(self, clinician: Clinician, word: str) -> tuple[Consult, Patient] | None:
         """The patient of consult ``#<id>`` in the clinician's own practice."""
         try:
-            consult = await self.repo.get_consult(int(word.lstrip("#")))
+            consult = await self.repo.consults.get(int(word.lstrip("#")))
         except ValueError:
             return None
         if consult is None or consult.practice_id != clinician.practice_id or consult.status == "erased":
             return None
-        patient = await self.repo.get_patient(consult.patient_id)
+        patient = await self.repo.patients.get(consult.patient_id)
         return (consult, patient) if patient is not None else None
 
     async def plan_command(self, clinician: Clinician, name: str, args: str) -> Reply:
@@ -152,7 +153,7 @@ class ClinicianService:
         if not patient.reachable:
             return self._note(clinician, "clinician.plan.unreachable", consult=consult.id)
         now = self.clock.now()
-        await self.repo.enqueue_plan_start(patient, consult.id, now, now)
+        await self.repo.outbox.enqueue_plan_start(patient, consult.id, now, now)
         return self._note(clinician, "clinician.plan.invited", consult=consult.id)
 
     async def _add_action(self, clinician: Clinician, args: str) -> Reply:

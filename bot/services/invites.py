@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.clock import Clock
-from bot.storage.repo import Invite, Repository
+from bot.storage.models import Invite
+from bot.storage.ports import UnitOfWork
 
 TOKEN_BYTES = 24  # 192 bits; token_urlsafe gives 32 characters of [A-Za-z0-9_-]
 
@@ -48,7 +49,7 @@ class ClinicianInvite:
 
 
 class InviteService:
-    def __init__(self, repo: Repository, clock: Clock, ttl: timedelta) -> None:
+    def __init__(self, repo: UnitOfWork, clock: Clock, ttl: timedelta) -> None:
         self.repo = repo
         self.clock = clock
         self.ttl = ttl
@@ -68,23 +69,23 @@ class InviteService:
         now = self.clock.now()
         if name is not None and len(name.strip()) > MAX_NAME:
             raise InviteError(f"a name is at most {MAX_NAME} characters")
-        if await self.repo.get_practice(practice_id) is None:
+        if await self.repo.practices.get(practice_id) is None:
             raise InviteError(f"no practice with id {practice_id}")
         if clinician_id is not None:
-            clinician = await self.repo.get_clinician(clinician_id)
+            clinician = await self.repo.clinicians.get(clinician_id)
             if clinician is None or clinician.practice_id != practice_id:
                 raise InviteError(f"no clinician {clinician_id} in practice {practice_id}")
         async with self.repo.transaction():
             if patient_id is None:
-                patient_id = await self.repo.add_patient(practice_id, name, now)
+                patient_id = await self.repo.patients.add(practice_id, name, now)
             else:
-                patient = await self.repo.get_patient(patient_id)
+                patient = await self.repo.patients.get(patient_id)
                 if patient is None or patient.practice_id != practice_id or patient.status == "erased":
                     raise InviteError(f"no patient {patient_id} in practice {practice_id}")
             for name, value in (("simple_mode", simple), ("read_aloud", read_aloud)):
                 if value is not None:
-                    await self.repo.set_patient_preference(patient_id, name, value)
-            consult_id = await self.repo.add_consult(practice_id, patient_id, clinician_id, consult_at, now)
+                    await self.repo.patients.set_preference(patient_id, name, value)
+            consult_id = await self.repo.consults.add(practice_id, patient_id, clinician_id, consult_at, now)
             token, expires = await self._issue(
                 "patient",
                 practice_id,
@@ -96,10 +97,10 @@ class InviteService:
 
     async def invite_clinician(self, practice_id: int, name: str) -> ClinicianInvite:
         now = self.clock.now()
-        if await self.repo.get_practice(practice_id) is None:
+        if await self.repo.practices.get(practice_id) is None:
             raise InviteError(f"no practice with id {practice_id}")
         async with self.repo.transaction():
-            clinician_id = await self.repo.add_clinician(practice_id, name, now)
+            clinician_id = await self.repo.clinicians.add(practice_id, name, now)
             token, expires = await self._issue("clinician", practice_id, clinician_id=clinician_id)
         return ClinicianInvite(token, clinician_id, expires)
 
@@ -108,7 +109,7 @@ class InviteService:
         now = self.clock.now()
         token = new_token()
         expires = now + self.ttl
-        await self.repo.add_invite(
+        await self.repo.invites.add(
             token_hash=hash_token(token),
             kind=kind,
             practice_id=practice_id,
@@ -122,7 +123,7 @@ class InviteService:
         """The invite for a token, if it exists, is unused and has not expired."""
         if not token or len(token) > 64:
             return None
-        invite = await self.repo.invite_by_hash(hash_token(token))
+        invite = await self.repo.invites.by_hash(hash_token(token))
         if invite is None or invite.used_at is not None or invite.expires_at <= self.clock.now():
             return None
         return invite

@@ -13,7 +13,8 @@ from bot.services.clinicians import ClinicianService
 from bot.services.invites import InviteService
 from bot.services.patients import PatientService
 from bot.services.safety import CheckTap, SafetyService
-from bot.storage.repo import Clinician, Invite, Patient, Repository
+from bot.storage.models import Clinician, Invite, Patient
+from bot.storage.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ STRANGER_QUIET = timedelta(minutes=10)  # someone we do not know: at most one re
 class Onboarding:
     def __init__(
         self,
-        repo: Repository,
+        repo: UnitOfWork,
         invites: InviteService,
         patients: PatientService,
         clinicians: ClinicianService,
@@ -76,15 +77,15 @@ class Onboarding:
         return Reply(chat_id, self.safety.stranger_answer(tap))
 
     async def identify(self, user_id: int) -> Clinician | Patient | None:
-        clinician = await self.repo.clinician_by_telegram(user_id)
+        clinician = await self.repo.clinicians.by_telegram(user_id)
         if clinician is not None:
             return clinician
-        patient = await self.repo.patient_by_telegram(user_id)
+        patient = await self.repo.patients.by_telegram(user_id)
         if patient is not None and patient.blocked:
             # They write again, so they unblocked the bot: reminders may go again.
-            await self.repo.set_patient_blocked(patient.id, None)
+            await self.repo.patients.set_blocked(patient.id, None)
             log.info("patient %s can be reached again", patient.id)
-            patient = await self.repo.get_patient(patient.id)
+            patient = await self.repo.patients.get(patient.id)
         return patient
 
     async def start(self, user_id: int, chat_id: int, token: str | None, update_id: int | None) -> Reply:
@@ -121,32 +122,32 @@ class Onboarding:
             if actor is not None:
                 return self._note(chat_id, "already_linked")
             async with self.repo.transaction():
-                if not await self.repo.use_invite(invite.id, now):
+                if not await self.repo.invites.use(invite.id, now):
                     return self._note(chat_id, "invalid_token")
-                await self.repo.link_clinician(invite.clinician_id or 0, user_id, chat_id)
-            clinician = await self.repo.get_clinician(invite.clinician_id or 0)
+                await self.repo.clinicians.link(invite.clinician_id or 0, user_id, chat_id)
+            clinician = await self.repo.clinicians.get(invite.clinician_id or 0)
             assert clinician is not None
             log.info("clinician %s linked", clinician.id)
             return await self.clinicians.welcome(clinician)
         # A patient invite: a new patient, or the next consult of this same patient.
         if isinstance(actor, Clinician) or (actor is not None and actor.id != invite.patient_id):
             return self._note(chat_id, "already_linked")
-        target = await self.repo.get_patient(invite.patient_id or 0)
+        target = await self.repo.patients.get(invite.patient_id or 0)
         if (
             target is None
             or target.status == "erased"
             or (target.telegram_user_id is not None and target.telegram_user_id != user_id)
         ):
             return self._note(chat_id, "already_linked")
-        consult = await self.repo.get_consult(invite.consult_id or 0)
+        consult = await self.repo.consults.get(invite.consult_id or 0)
         if consult is None:
             return self._note(chat_id, "invalid_token")
         # Lock order everywhere: the patient first, then the database transaction.
         async with self.patients.locks(target.id), self.repo.transaction():
-            if not await self.repo.use_invite(invite.id, now):
+            if not await self.repo.invites.use(invite.id, now):
                 return self._note(chat_id, "invalid_token")
-            await self.repo.link_patient(target.id, user_id, chat_id)
-            patient = await self.repo.get_patient(target.id)
+            await self.repo.patients.link(target.id, user_id, chat_id)
+            patient = await self.repo.patients.get(target.id)
             assert patient is not None
             reply = await self.patients.begin(patient, consult, update_id)
         log.info("patient %s linked for consult %s", patient.id, consult.id)

@@ -36,7 +36,8 @@ from bot.services.locks import KeyedLocks
 from bot.services.plans import ActionView, PlanService, describe_schedule
 from bot.services.reminders import ReminderService
 from bot.services.safety import CheckTap, SafetyService
-from bot.storage.repo import Consult, Conversation, OutboxItem, Patient, Repository
+from bot.storage.models import Consult, Conversation, OutboxItem, Patient
+from bot.storage.ports import UnitOfWork
 from scheduler.schedules import respect_quiet
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ ERASE_NO = "wis:no"
 class PatientService:
     def __init__(
         self,
-        repo: Repository,
+        repo: UnitOfWork,
         engines: dict[str, FlowEngine],
         catalog: Catalog,
         clock: Clock,
@@ -73,8 +74,8 @@ class PatientService:
 
     # -- helpers --------------------------------------------------------------------
     async def context(self, consult: Consult) -> FlowContext:
-        practice = await self.repo.get_practice(consult.practice_id)
-        patient = await self.repo.get_patient(consult.patient_id)
+        practice = await self.repo.practices.get(consult.practice_id)
+        patient = await self.repo.patients.get(consult.patient_id)
         return FlowContext(
             practice_name=practice.name if practice else "",
             consult_when=self.catalog.format_when(consult.scheduled_at.astimezone(self.zone)),
@@ -102,10 +103,10 @@ class PatientService:
         return self._reply(patient, [OutMessage(self.catalog.t(key))])
 
     async def _load(self, patient: Patient) -> tuple[Conversation, Consult, FlowState, FlowContext] | None:
-        conv = await self.repo.get_conversation(patient.id)
+        conv = await self.repo.conversations.get(patient.id)
         if conv is None:
             return None
-        consult = await self.repo.get_consult(conv.consult_id)
+        consult = await self.repo.consults.get(conv.consult_id)
         if consult is None:
             return None
         return conv, consult, FlowState.from_dict(conv.state), await self.context(consult)
@@ -127,11 +128,11 @@ class PatientService:
         async with self.repo.transaction():
             for effect in result.effects:
                 await self._apply(patient, consult, effect, flow, result.state)
-            await self.repo.save_conversation(
+            await self.repo.conversations.save(
                 patient.id, consult.id, flow, result.state.to_dict(), now, paused=paused
             )
             if update_id is not None:
-                await self.repo.mark_processed(update_id, now)
+                await self.repo.updates.mark_processed(update_id, now)
 
     async def _apply(
         self, patient: Patient, consult: Consult, effect: Effect, flow: str, state: FlowState
@@ -144,21 +145,23 @@ class PatientService:
                 log.info("patient %s made a plan in the chat: goal %s, action %s", patient.id, goal, action)
             return
         if isinstance(effect, SetPreference):
-            await self.repo.set_patient_preference(patient.id, effect.name, effect.value)
+            await self.repo.patients.set_preference(patient.id, effect.name, effect.value)
         elif isinstance(effect, SaveAnswer):
-            await self.repo.save_answer(consult.id, effect.key, effect.value, now)
+            await self.repo.answers.save(consult.id, effect.key, effect.value, now)
         elif isinstance(effect, DeleteAnswer):
-            await self.repo.delete_answer(consult.id, effect.key)
+            await self.repo.answers.delete(consult.id, effect.key)
         elif isinstance(effect, RecordConsent):
-            await self.repo.add_consent(
+            await self.repo.consents.add(
                 patient.id, consult.id, self.catalog.consent_version(), effect.given, now
             )
-            await self.repo.set_consult_status(consult.id, "in_progress" if effect.given else "declined")
+            await self.repo.consults.set_status(consult.id, "in_progress" if effect.given else "declined")
             log.info("consent %s for consult %s", "given" if effect.given else "declined", consult.id)
         elif isinstance(effect, Completed):
-            await self.repo.set_consult_status(consult.id, "ready", now)
-            for clinician in await self.repo.agenda_recipients(consult.practice_id, consult.clinician_id):
-                await self.repo.enqueue(
+            await self.repo.consults.set_status(consult.id, "ready", now)
+            for clinician in await self.repo.clinicians.agenda_recipients(
+                consult.practice_id, consult.clinician_id
+            ):
+                await self.repo.outbox.enqueue(
                     "agenda",
                     clinician.telegram_chat_id or 0,
                     {"consult_id": consult.id},
@@ -169,7 +172,7 @@ class PatientService:
             if self.plan_invite_after is not None:
                 moment = max(now, consult.scheduled_at + self.plan_invite_after)
                 moment = respect_quiet(moment, self.zone, self.reminders.quiet_for(patient))
-                await self.repo.enqueue_plan_start(patient, consult.id, moment, now)
+                await self.repo.outbox.enqueue_plan_start(patient, consult.id, moment, now)
             log.info("intake completed for consult %s", consult.id)
 
     # -- entry points -----------------------------------------------------------------
@@ -177,7 +180,7 @@ class PatientService:
         self, patient: Patient, consult: Consult, update_id: int | None, *, flow: str = INTAKE_FLOW
     ) -> Reply:
         """Start a conversation (the intake, or the plan). The caller holds ``self.locks(patient.id)``."""
-        previous = await self.repo.get_conversation(patient.id)
+        previous = await self.repo.conversations.get(patient.id)
         result = self.engines[flow].start(
             await self.context(consult), after_seq=previous.seq if previous else 0
         )
@@ -202,7 +205,7 @@ class PatientService:
             if reply is not None:
                 return reply
         async with self.locks(patient.id):
-            patient = await self.repo.get_patient(patient.id) or patient
+            patient = await self.repo.patients.get(patient.id) or patient
             loaded = await self._load(patient)
             if patient.status == "stopped" or loaded is None:
                 reply = self._note(patient, "stopped" if loaded else "unknown_user")
@@ -290,9 +293,9 @@ class PatientService:
     async def start_plan(self, patient: Patient, update_id: int | None = None) -> Reply:
         """The patient's own plan, after a consult (``/plan`` or the invitation after the consult)."""
         async with self.locks(patient.id):
-            patient = await self.repo.get_patient(patient.id) or patient
+            patient = await self.repo.patients.get(patient.id) or patient
             loaded = await self._load(patient)
-            consult = await self.repo.latest_consult(patient.id)
+            consult = await self.repo.consults.latest(patient.id)
             if consult is None or not patient.reachable:
                 return self._note(patient, "unknown_user" if consult is None else "stopped")
             if loaded is not None:
@@ -309,8 +312,8 @@ class PatientService:
     async def render_plan_start(self, item: OutboxItem) -> list[OutMessage] | None:
         """Outbox renderer for ``plan_start``: after the consult, invite the patient to make a plan.
         Nothing is sent when they already made one since, or are busy with questions."""
-        patient = await self.repo.get_patient(item.patient_id or 0)
-        consult = await self.repo.get_consult(int(item.payload["consult_id"]))
+        patient = await self.repo.patients.get(item.patient_id or 0)
+        consult = await self.repo.consults.get(int(item.payload["consult_id"]))
         if patient is None or consult is None or not patient.reachable:
             return None
         if await self.plans.has_goal_since(patient.id, consult.scheduled_at):
@@ -336,7 +339,7 @@ class PatientService:
         return describe_schedule(self.catalog, action.schedule)
 
     async def set_discreet(self, patient: Patient, on: bool) -> Reply:
-        await self.repo.set_patient_settings(
+        await self.repo.patients.set_settings(
             patient.id, discreet=on, quiet_start=patient.quiet_start, quiet_end=patient.quiet_end
         )
         return self._note(patient, "discreet_on" if on else "discreet_off")
@@ -358,10 +361,10 @@ class PatientService:
             return await self.set_discreet(patient, not patient.discreet)
         if name == "read_aloud":
             on = not patient.read_aloud
-            await self.repo.set_patient_preference(patient.id, "read_aloud", on)
+            await self.repo.patients.set_preference(patient.id, "read_aloud", on)
             return self._note(patient, "read_aloud_on" if on else "read_aloud_off")
         async with self.locks(patient.id):
-            patient = await self.repo.get_patient(patient.id) or patient
+            patient = await self.repo.patients.get(patient.id) or patient
             if name == "erase":
                 return self._reply(
                     patient,
@@ -383,25 +386,25 @@ class PatientService:
             conv, consult, state, ctx = loaded
             engine = self.engine_of(conv)
             if name == "stop":
-                await self.repo.set_patient_status(patient.id, "stopped")
+                await self.repo.patients.set_status(patient.id, "stopped")
                 log.info("patient %s stopped", patient.id)
                 return self._note(patient, "stop")
             if name == "pause":
-                await self.repo.set_paused(patient.id, True)
+                await self.repo.conversations.set_paused(patient.id, True)
                 return self._note(patient, "pause")
             if name == "help":
                 return self._reply(patient, engine.ask(state, ctx, [self.catalog.t("help")]), seq=state.seq)
             # start / resume
             if patient.status == "stopped":
-                await self.repo.set_patient_status(patient.id, "active")
+                await self.repo.patients.set_status(patient.id, "active")
             if state.step == DECLINED:
                 async with self.repo.transaction():
                     result = engine.restart_after_decline(state, ctx)
-                    await self.repo.set_consult_status(consult.id, "invited")
+                    await self.repo.consults.set_status(consult.id, "invited")
                     await self._commit(patient, consult, result, update_id, flow=conv.flow)
                 return self._reply(patient, result.messages, seq=result.state.seq)
             if conv.paused:
-                await self.repo.set_paused(patient.id, False)
+                await self.repo.conversations.set_paused(patient.id, False)
             note = "start_in_progress" if name == "start" and not conv.paused else "resume"
             return self._reply(patient, engine.ask(state, ctx, [self.catalog.t(note)]), seq=state.seq)
 
@@ -414,7 +417,7 @@ class PatientService:
                     return self._reply(patient, [OutMessage(note[0])])
                 conv, _, state, ctx = loaded
                 return self._reply(patient, self.engine_of(conv).ask(state, ctx, note), seq=state.seq)
-            await self.repo.erase_patient(patient.id, self.clock.now())
+            await self.repo.patients.erase(patient.id, self.clock.now())
             log.info("patient %s erased their data", patient.id)
             return Reply(
                 chat_id=patient.telegram_chat_id or 0, messages=[OutMessage(self.catalog.t("erase_done"))]
@@ -422,14 +425,14 @@ class PatientService:
 
     async def delivered(self, patient_id: int, seq: int) -> None:
         """The channel delivered everything up to question ``seq``."""
-        await self.repo.mark_prompted(patient_id, seq)
+        await self.repo.conversations.mark_prompted(patient_id, seq)
 
     async def pending_prompts(self) -> list[Reply]:
         """After a restart: questions that were committed but maybe never shown."""
         replies = []
-        for conv in await self.repo.unprompted_conversations():
-            patient = await self.repo.get_patient(conv.patient_id)
-            consult = await self.repo.get_consult(conv.consult_id)
+        for conv in await self.repo.conversations.unprompted():
+            patient = await self.repo.patients.get(conv.patient_id)
+            consult = await self.repo.consults.get(conv.consult_id)
             if patient is None or consult is None:
                 continue
             state = FlowState.from_dict(conv.state)

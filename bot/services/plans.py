@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import Clock, from_iso
 from bot.content import Catalog
-from bot.storage.plans import PlanRepository
+from bot.storage.ports import UnitOfWork
 from scheduler.schedules import QuietHours, Schedule, next_due, respect_quiet, to_utc
 
 MEASUREMENTS = ("blood_pressure", "weight", "steps", "pain", "glucose")
@@ -97,7 +97,7 @@ class GoalView:
 
 class PlanService:
     def __init__(
-        self, repo: PlanRepository, clock: Clock, zone: ZoneInfo, quiet: QuietHours | None = None
+        self, repo: UnitOfWork, clock: Clock, zone: ZoneInfo, quiet: QuietHours | None = None
     ) -> None:
         self.repo = repo
         self.clock = clock
@@ -105,12 +105,13 @@ class PlanService:
         self.quiet = quiet or QuietHours()
 
     async def _plan_id(self, patient_id: int) -> int:
-        plan_id = await self.repo.plan_id(patient_id)
+        plan_id = await self.repo.plans.plan_id(patient_id)
         if plan_id is not None:
             return plan_id
-        if await self.repo.patient_status(patient_id) in (None, "erased"):
+        patient = await self.repo.patients.get(patient_id)
+        if patient is None or patient.status == "erased":
             raise PlanError(f"no patient with id {patient_id}")
-        return await self.repo.add_plan(patient_id, self.clock.now())
+        return await self.repo.plans.add_plan(patient_id, self.clock.now())
 
     async def add_goal(
         self,
@@ -133,7 +134,9 @@ class PlanService:
             review = respect_quiet(
                 to_utc(local.date() + REVIEW_EVERY, REVIEW_AT, self.zone), self.zone, self.quiet
             )
-            return await self.repo.add_goal(plan_id, text.strip(), follow, author, now, teachback, review)
+            return await self.repo.plans.add_goal(
+                plan_id, text.strip(), follow, author, now, teachback, review
+            )
 
     async def add_from_chat(self, patient_id: int, answers: dict[str, Any]) -> tuple[int, int]:
         """The plan the patient made in the chat: one goal (with their teach-back) and one action."""
@@ -171,14 +174,14 @@ class PlanService:
             raise PlanError(f"an action is at most {MAX_PLAN_TEXT} characters")
         if measurement is not None and measurement not in MEASUREMENTS:
             raise PlanError(f"unknown measurement {measurement!r}; choose from {', '.join(MEASUREMENTS)}")
-        goal = await self.repo.goal(goal_id)
+        goal = await self.repo.plans.goal(goal_id)
         if goal is None or goal["ended_at"] is not None:
             raise PlanError(f"no active goal with id {goal_id}")
         if limits and measurement is None:
             raise PlanError("limits need a measurement")
         now = self.clock.now()
         due = next_due(schedule, now, self.zone, self.quiet)
-        return await self.repo.add_action(
+        return await self.repo.plans.add_action(
             goal_id,
             what.strip(),
             json.dumps(schedule.to_dict()),
@@ -201,7 +204,7 @@ class PlanService:
     ) -> int:
         """End the action and add its successor; returns the new action's id."""
         async with self.repo.transaction():
-            old = await self.repo.active_action(action_id)
+            old = await self.repo.plans.active_action(action_id)
             if old is None:
                 raise PlanError(f"no active action with id {action_id}")
             await self.end_action(action_id)
@@ -216,16 +219,16 @@ class PlanService:
             )
 
     async def end_action(self, action_id: int) -> None:
-        if not await self.repo.end_action(action_id, self.clock.now()):
+        if not await self.repo.plans.end_action(action_id, self.clock.now()):
             raise PlanError(f"no active action with id {action_id}")
 
     async def end_goal(self, goal_id: int) -> None:
-        if not await self.repo.end_goal(goal_id, self.clock.now()):
+        if not await self.repo.plans.end_goal(goal_id, self.clock.now()):
             raise PlanError(f"no active goal with id {goal_id}")
 
     async def goals(self, patient_id: int, *, with_history: bool = False) -> list[GoalView]:
         out = []
-        for g in await self.repo.goals(patient_id):
+        for g in await self.repo.plans.goals(patient_id):
             if g["ended_at"] and not with_history:
                 continue
             follow = date.fromisoformat(g["follow_up_on"]) if g["follow_up_on"] else None
@@ -237,7 +240,7 @@ class PlanService:
                 ended=bool(g["ended_at"]),
                 replaces=g["replaces"],
             )
-            for a in await self.repo.actions(g["id"]):
+            for a in await self.repo.plans.actions(g["id"]):
                 if a["ended_at"] and not with_history:
                     continue
                 due = from_iso(a["next_due_at"]) if a["next_due_at"] else None
@@ -259,15 +262,15 @@ class PlanService:
 
     async def goal_in_practice(self, goal_id: int, practice_id: int) -> int | None:
         """The goal's id when it is active and belongs to a patient of this practice."""
-        return goal_id if await self.repo.practice_of_goal(goal_id) == practice_id else None
+        return goal_id if await self.repo.plans.practice_of_goal(goal_id) == practice_id else None
 
     async def action_in_practice(self, action_id: int, practice_id: int) -> bool:
-        row = await self.repo.active_action(action_id)
-        return row is not None and await self.repo.practice_of_goal(int(row["goal_id"])) == practice_id
+        row = await self.repo.plans.active_action(action_id)
+        return row is not None and await self.repo.plans.practice_of_goal(int(row["goal_id"])) == practice_id
 
     async def has_goal_since(self, patient_id: int, since: datetime) -> bool:
-        return any(from_iso(g["created_at"]) >= since for g in await self.repo.goals(patient_id))
+        return any(from_iso(g["created_at"]) >= since for g in await self.repo.plans.goals(patient_id))
 
     async def due_actions(self, until: datetime, limit: int = 1000) -> list[int]:
         """Ids of active actions due at or before ``until`` (an index range scan)."""
-        return await self.repo.due_actions(until, limit)
+        return await self.repo.plans.due_actions(until, limit)

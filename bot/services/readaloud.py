@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from bot.content import Catalog
 from bot.flows.model import Button, OutMessage
-from bot.storage.repo import Repository
+from bot.storage.ports import UnitOfWork
 from bot.voice.tts import SynthesisError, VoiceCache
 
 log = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ REPLAY = "v:again"
 
 
 class ReadAloud:
-    def __init__(self, repo: Repository, catalog: Catalog, cache: VoiceCache | None) -> None:
+    def __init__(self, repo: UnitOfWork, catalog: Catalog, cache: VoiceCache | None) -> None:
         self.repo = repo
         self.catalog = catalog
         self.cache = cache
@@ -37,7 +37,7 @@ class ReadAloud:
         out = list(messages)
         if self.cache is None or patient_id is None or not messages:
             return out
-        patient = await self.repo.get_patient(patient_id)
+        patient = await self.repo.patients.get(patient_id)
         on = bool(patient and patient.read_aloud)
         result: list[OutMessage] = []
         for message in out:

@@ -26,8 +26,8 @@ from bot.services.locks import KeyedLocks
 from bot.services.measurements import KINDS, MeasurementError, Signal, SignalRules, parse, show
 from bot.services.plans import REVIEW_EVERY, PlanError, PlanService
 from bot.services.readaloud import REPLAY
-from bot.storage.reminders import Reminder, ReminderRepository
-from bot.storage.repo import OutboxItem, Patient, Repository
+from bot.storage.models import OutboxItem, Patient, Reminder
+from bot.storage.ports import UnitOfWork
 from scheduler.schedules import QuietHours, Schedule, next_due, respect_quiet, to_utc
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,7 @@ def parse_data(raw: str) -> tuple[int, str] | None:
 class ReminderService:
     def __init__(
         self,
-        repo: Repository,
-        reminders: ReminderRepository,
+        repo: UnitOfWork,
         plans: PlanService,
         catalog: Catalog,
         clock: Clock,
@@ -70,7 +69,7 @@ class ReminderService:
         max_text_chars: int = 2000,
     ) -> None:
         self.repo = repo
-        self.reminders = reminders
+        self.reminders = repo.reminders
         self.plans = plans
         self.catalog = catalog
         self.clock = clock
@@ -103,11 +102,11 @@ class ReminderService:
         return queued
 
     async def _materialise_action(self, action_id: int, now: datetime) -> int:
-        async with self.reminders.transaction():
+        async with self.repo.transaction():
             due = await self.reminders.due_action(action_id)
             if due is None or due.next_due_at > now:
                 return 0
-            patient = await self.repo.get_patient(due.patient_id)
+            patient = await self.repo.patients.get(due.patient_id)
             quiet = self.quiet_for(patient) if patient else self.quiet
             schedule = Schedule.from_dict(json.loads(due.schedule_json))
             await self.reminders.set_next_due(
@@ -137,8 +136,8 @@ class ReminderService:
     async def _materialise_review(
         self, goal_id: int, patient_id: int, moment: datetime, now: datetime
     ) -> int:
-        async with self.reminders.transaction():
-            patient = await self.repo.get_patient(patient_id)
+        async with self.repo.transaction():
+            patient = await self.repo.patients.get(patient_id)
             quiet = self.quiet_for(patient) if patient else self.quiet
             local_next = moment.astimezone(self.zone) + REVIEW_EVERY
             following = respect_quiet(
@@ -156,7 +155,7 @@ class ReminderService:
     async def _queue(self, patient: Patient, reminder_id: int, due: datetime, now: datetime) -> None:
         """The reminder goes out through the outbox at ``due`` (rendered then, so never stale)."""
         payload = {"reminder_id": reminder_id}
-        await self.repo.enqueue(
+        await self.repo.outbox.enqueue(
             "reminder", patient.telegram_chat_id or 0, payload, due, now, patient_id=patient.id
         )
 
@@ -166,7 +165,7 @@ class ReminderService:
         reminder = await self.reminders.get(int(item.payload["reminder_id"]))
         if reminder is None or reminder.status not in ("pending", "later"):
             return None
-        patient = await self.repo.get_patient(reminder.patient_id)
+        patient = await self.repo.patients.get(reminder.patient_id)
         if patient is None or not patient.reachable:
             return None
         if self.clock.now() - item.due_at > self.max_late:
@@ -178,7 +177,7 @@ class ReminderService:
         own_voice = OWN_VOICE.search(reminder.what)
         if own_voice and not patient.discreet:
             # The action was spoken, not typed: play the patient's own words with the reminder.
-            note = await self.repo.voice_note(int(own_voice[1]))
+            note = await self.repo.voice_notes.get(int(own_voice[1]))
             if note is not None and note["patient_id"] == patient.id:
                 replay = ((Button(self.catalog.t("voice.replay"), REPLAY),),)
                 messages.append(OutMessage("", replay, voice=bytes(note["audio"])))
@@ -214,10 +213,10 @@ class ReminderService:
             reminder = await self.reminders.get(reminder_id)
             if reminder is None or reminder.patient_id != patient.id:
                 return self._reply(patient, "reminder.gone", toast=self.catalog.t("toast.old"))
-            async with self.reminders.transaction():
+            async with self.repo.transaction():
                 reply = await self._tap(patient, reminder, op)
                 if update_id is not None:
-                    await self.repo.mark_processed(update_id, self.clock.now())
+                    await self.repo.updates.mark_processed(update_id, self.clock.now())
             return reply
 
     async def _tap(self, patient: Patient, r: Reminder, op: str) -> Reply:
@@ -333,10 +332,10 @@ class ReminderService:
             if r is None:
                 return None
             now = self.clock.now()
-            async with self.reminders.transaction():
+            async with self.repo.transaction():
                 reply = await self._text(patient, r, text, now)
                 if update_id is not None:
-                    await self.repo.mark_processed(update_id, now)
+                    await self.repo.updates.mark_processed(update_id, now)
             return reply
 
     async def reask(self, patient: Patient, note: str) -> Reply | None:
@@ -394,8 +393,8 @@ class ReminderService:
                 "kind": signal.kind,
                 "detail": signal.detail,
             }
-            for clinician in await self.repo.agenda_recipients(patient.practice_id, None):
-                await self.repo.enqueue("signal", clinician.telegram_chat_id or 0, payload, now, now)
+            for clinician in await self.repo.clinicians.agenda_recipients(patient.practice_id, None):
+                await self.repo.outbox.enqueue("signal", clinician.telegram_chat_id or 0, payload, now, now)
             log.info("signal %s/%s for patient %s", signal.kind, signal.rule, patient.id)
 
     def _with_signals(self, patient: Patient, signals: list[Signal], message: OutMessage) -> Reply:
@@ -405,10 +404,10 @@ class ReminderService:
     async def render_signal(self, item: OutboxItem) -> list[OutMessage] | None:
         """Outbox renderer for ``signal`` rows (to the POH): no patient words, only what happened."""
         p = item.payload
-        patient = await self.repo.get_patient(int(p["patient_id"]))
+        patient = await self.repo.patients.get(int(p["patient_id"]))
         if patient is None or patient.status == "erased":
             return None
-        consult = await self.repo.latest_consult(patient.id)
+        consult = await self.repo.consults.latest(patient.id)
         name = self.catalog.t(f"measure.names.{p['kind']}") if p["kind"] in KINDS else ""
         text = self.catalog.t(
             f"clinician.signal.{p['rule']}",
@@ -423,11 +422,11 @@ class ReminderService:
         if item.patient_id is None:
             return
         now = self.clock.now()
-        async with self.reminders.transaction():
-            if not await self.repo.set_patient_blocked(item.patient_id, now):
+        async with self.repo.transaction():
+            if not await self.repo.patients.set_blocked(item.patient_id, now):
                 return
             await self.reminders.cancel_pending_outbox(item.patient_id)
-            patient = await self.repo.get_patient(item.patient_id)
+            patient = await self.repo.patients.get(item.patient_id)
             if patient is None:
                 return
             await self._tell_practice(patient.practice_id, "blocked", {"patient_id": patient.id}, now)
@@ -438,12 +437,12 @@ class ReminderService:
         (never its text). A refused notice is not noticed again."""
         if item.kind == "rejected" or item.patient_id is None:
             return
-        patient = await self.repo.get_patient(item.patient_id)
+        patient = await self.repo.patients.get(item.patient_id)
         if patient is None:
             return
         payload: dict[str, Any] = {"patient_id": patient.id, "kind": item.kind}
-        async with self.reminders.transaction():
-            waiting = await self.repo.outbox_rows("rejected")
+        async with self.repo.transaction():
+            waiting = await self.repo.outbox.rows("rejected")
             if any(r["status"] == "pending" and r["payload"] == payload for r in waiting):
                 return  # one notice per patient and kind until it went out, not one per row
             await self._tell_practice(patient.practice_id, "rejected", payload, self.clock.now())
@@ -452,7 +451,7 @@ class ReminderService:
         kind = str(item.payload.get("kind", "other"))
         kinds = self.catalog.raw("clinician.outbox_kinds")
         what = kinds.get(kind, kinds["other"]) if isinstance(kinds, dict) else kind
-        consult = await self.repo.latest_consult(int(item.payload["patient_id"]))
+        consult = await self.repo.consults.latest(int(item.payload["patient_id"]))
         number = consult.id if consult else None
         return [OutMessage(self.catalog.t("clinician.rejected", what=what, consult=number))]
 
@@ -460,14 +459,14 @@ class ReminderService:
         self, practice_id: int, kind: str, payload: dict[str, Any], now: datetime
     ) -> None:
         """A notice to every clinician who receives the practice's agendas (through the outbox)."""
-        for clinician in await self.repo.agenda_recipients(practice_id, None):
-            await self.repo.enqueue(kind, clinician.telegram_chat_id or 0, payload, now, now)
+        for clinician in await self.repo.clinicians.agenda_recipients(practice_id, None):
+            await self.repo.outbox.enqueue(kind, clinician.telegram_chat_id or 0, payload, now, now)
 
     async def render_blocked(self, item: OutboxItem) -> list[OutMessage] | None:
-        patient = await self.repo.get_patient(int(item.payload["patient_id"]))
+        patient = await self.repo.patients.get(int(item.payload["patient_id"]))
         if patient is None or not patient.blocked:
             return None
-        consult = await self.repo.latest_consult(patient.id)
+        consult = await self.repo.consults.latest(patient.id)
         return [OutMessage(self.catalog.t("clinician.blocked", consult=consult.id if consult else "?"))]
 
     # -- helpers --------------------------------------------------------------------------

@@ -22,7 +22,8 @@ from bot.content import Catalog
 from bot.flows.model import Button, OutMessage
 from bot.nlp.analyzer import Analyzer
 from bot.nlp.safety import SafetyResult, typed_answer
-from bot.storage.repo import OutboxItem, Patient, Repository, SafetyCheck
+from bot.storage.models import OutboxItem, Patient, SafetyCheck
+from bot.storage.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class CheckTap:
 class SafetyService:
     def __init__(
         self,
-        repo: Repository,
+        repo: UnitOfWork,
         analyzer: Callable[[], Analyzer],
         catalog: Catalog,
         clock: Clock,
@@ -88,7 +89,7 @@ class SafetyService:
         analyzer = self._analyzer()
         async with self.repo.transaction():
             for flag in flags:
-                await self.repo.add_safety_event(patient.id, consult_id, flag, analyzer.route(flag), now)
+                await self.repo.safety.add_event(patient.id, consult_id, flag, analyzer.route(flag), now)
             told = await self._notify(patient, consult_id, {"flags": flags}, due=now)
         log.warning(
             "red flag(s) %s for consult %s; %d clinician(s) notified", ",".join(flags), consult_id, told
@@ -109,7 +110,7 @@ class SafetyService:
         """Store a check and queue the practice's notice for when it stays unanswered."""
         now = self.clock.now()
         async with self.repo.transaction():
-            check_id = await self.repo.add_safety_check(patient.id, consult_id, kinds, held_seq, now)
+            check_id = await self.repo.safety.add_check(patient.id, consult_id, kinds, held_seq, now)
             await self._notify(
                 patient, consult_id, {"flags": kinds, "check_id": check_id}, due=now + self.check_after
             )
@@ -121,7 +122,7 @@ class SafetyService:
         answer = typed_answer(self._analyzer().lexicon.safety, text)
         if answer is None:
             return None
-        check = await self.repo.open_safety_check(patient.id, self.clock.now() - timedelta(hours=1))
+        check = await self.repo.safety.open_check(patient.id, self.clock.now() - timedelta(hours=1))
         return CheckTap(check.id, None, answer) if check is not None else None
 
     def question(self, kinds: list[str] | tuple[str, ...], data: str) -> OutMessage:
@@ -143,10 +144,10 @@ class SafetyService:
         """Record the answer (once). Yes: the route and the notice. None: an old or foreign tap."""
         if tap.kind is not None:
             return None, self.stranger_answer(tap)
-        check = await self.repo.safety_check(tap.check_id)
+        check = await self.repo.safety.check(tap.check_id)
         if check is None or check.patient_id != patient.id:
             return None
-        if not await self.repo.answer_safety_check(check.id, "yes" if tap.yes else "no", self.clock.now()):
+        if not await self.repo.safety.answer_check(check.id, "yes" if tap.yes else "no", self.clock.now()):
             return None
         log.info("safety check %s answered %s", check.id, "yes" if tap.yes else "no")
         if tap.yes:
@@ -165,13 +166,13 @@ class SafetyService:
     ) -> int:
         if consult_id is None:
             return 0
-        consult = await self.repo.get_consult(consult_id)
+        consult = await self.repo.consults.get(consult_id)
         if consult is None:
             return 0
-        recipients = await self.repo.agenda_recipients(consult.practice_id, consult.clinician_id)
+        recipients = await self.repo.clinicians.agenda_recipients(consult.practice_id, consult.clinician_id)
         now = self.clock.now()
         for clinician in recipients:
-            await self.repo.enqueue(
+            await self.repo.outbox.enqueue(
                 "alert",
                 clinician.telegram_chat_id or 0,
                 {"consult_id": consult_id, **payload},
@@ -183,13 +184,13 @@ class SafetyService:
         return len(recipients)
 
     async def render_alert(self, item: OutboxItem) -> list[OutMessage] | None:
-        consult = await self.repo.get_consult(int(item.payload["consult_id"]))
+        consult = await self.repo.consults.get(int(item.payload["consult_id"]))
         if consult is None or consult.status == "erased":
             return None
         flags = list(item.payload["flags"])
         key = "clinician.alert"
         if "check_id" in item.payload:
-            check = await self.repo.safety_check(int(item.payload["check_id"]))
+            check = await self.repo.safety.check(int(item.payload["check_id"]))
             if check is None or check.answer is not None:
                 return None  # answered: "yes" sent its own notice, "no" goes to the agenda
             key = "clinician.check_alert"

@@ -18,7 +18,8 @@ from bot.flows.engine import DONE, FlowState
 from bot.flows.model import Button, OutMessage, Text, Unsupported
 from bot.services.patients import PatientService
 from bot.services.safety import SafetyService
-from bot.storage.repo import Patient, Repository
+from bot.storage.models import Patient
+from bot.storage.ports import UnitOfWork
 from bot.voice.stt import SpeechToText
 from bot.voice.tts import is_voice_note
 
@@ -34,7 +35,7 @@ def duration_text(seconds: int) -> str:
 class VoiceAnswers:
     def __init__(
         self,
-        repo: Repository,
+        repo: UnitOfWork,
         patients: PatientService,
         safety: SafetyService,
         catalog: Catalog,
@@ -55,7 +56,7 @@ class VoiceAnswers:
         waiting = await self.patients.reminders.awaiting(patient)
         if waiting is not None:
             return waiting.awaiting == "note"
-        conv = await self.repo.get_conversation(patient.id)
+        conv = await self.repo.conversations.get(patient.id)
         if conv is None or conv.paused:
             return False
         state = FlowState.from_dict(conv.state)
@@ -79,11 +80,11 @@ class VoiceAnswers:
             audio = b""
         if duration <= 0 or not is_voice_note(audio):
             return await self.patients.reask(patient, self.catalog.t("voice.broken"))
-        consult = await self.repo.latest_consult(patient.id)
+        consult = await self.repo.consults.latest(patient.id)
         consult_id = consult.id if consult else None
         now = self.clock.now()
         if self.stt is None:
-            note = await self.repo.add_voice_note(patient.id, consult_id, duration, audio, now)
+            note = await self.repo.voice_notes.add(patient.id, consult_id, duration, audio, now)
             log.info("voice answer %s kept (%ss)", note, duration)
             marker = self.catalog.t("voice.marker", duration=duration_text(duration), id=note)
             return await self.patients.handle(patient, Text(marker), update_id)
@@ -92,11 +93,11 @@ class VoiceAnswers:
             return await self.patients.reask(patient, self.catalog.t("voice.not_understood"))
         if self.safety.assess(transcript):
             # Safety first: a red flag is acted on now, without waiting for a confirmation.
-            await self.repo.add_voice_note(
+            await self.repo.voice_notes.add(
                 patient.id, consult_id, duration, audio, now, transcript=transcript, status="confirmed"
             )
             return await self.patients.handle(patient, Text(transcript), update_id)
-        note = await self.repo.add_voice_note(
+        note = await self.repo.voice_notes.add(
             patient.id, consult_id, duration, audio, now, transcript=transcript, status="pending"
         )
         t = self.catalog.t
@@ -111,13 +112,13 @@ class VoiceAnswers:
         """The patient's answer to "Ik heb verstaan: ... Klopt dit?"."""
         try:
             note_id, answer = data[len(CONFIRM_PREFIX) :].split(":", 1)
-            note = await self.repo.voice_note(int(note_id))
+            note = await self.repo.voice_notes.get(int(note_id))
         except ValueError:
             note = None
         if note is None or note["patient_id"] != patient.id or note["status"] != "pending":
             return Reply(patient.telegram_chat_id or 0, [], toast=self.catalog.t("toast.old"))
         if answer == "yes":
-            await self.repo.set_voice_note_status(note["id"], "confirmed")
+            await self.repo.voice_notes.set_status(note["id"], "confirmed")
             return await self.patients.handle(patient, Text(note["transcript"]), update_id)
-        await self.repo.set_voice_note_status(note["id"], "rejected")
+        await self.repo.voice_notes.set_status(note["id"], "rejected")
         return await self.patients.reask(patient, self.catalog.t("voice.again"))

@@ -1,6 +1,8 @@
-"""Storage: aiosqlite in WAL mode, numbered SQL migrations, a small repository layer."""
+"""Storage: aiosqlite in WAL mode, numbered SQL migrations, one repository per aggregate behind the
+Protocols in ``ports.py``, held by a unit of work (``SqliteStore``)."""
 
 from bot.storage.db import Database
-from bot.storage.repo import Repository
+from bot.storage.ports import UnitOfWork
+from bot.storage.store import SqliteStore
 
-__all__ = ["Database", "Repository"]
+__all__ = ["Database", "SqliteStore", "UnitOfWork"]

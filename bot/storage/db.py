@@ -15,6 +15,8 @@ from typing import Any
 
 import aiosqlite
 
+from bot.storage import identity
+
 log = logging.getLogger(__name__)
 
 
@@ -131,6 +133,7 @@ class Database:
             try:
                 yield
             except BaseException:
+                identity.forget_all()  # rows read inside may never have been committed
                 if tx.begun:
                     await self.conn._execute(_finish, self.conn, "ROLLBACK")
                 raise

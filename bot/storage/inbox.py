@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from bot.clock import Clock, iso
+from bot.storage.base import SqliteRepository
 from bot.storage.db import Database
+from bot.storage.models import InboxRow
 
 KEEP_HANDLED = timedelta(days=2)  # handled rows (without content) kept this long, for the offset
 
 
-@dataclass(frozen=True)
-class InboxRow:
-    update_id: int
-    chat_key: int | None
-    payload: dict[str, Any]
-
-
-class InboxRepository:
+class InboxRepository(SqliteRepository):
     def __init__(self, db: Database, clock: Clock) -> None:
-        self.db = db
+        super().__init__(db)
         self.clock = clock
 
-    # Handled rows are marked by ``Repository.mark_processed``, in the transaction of the answer.
+    # Handled rows are marked by ``UpdateRepository.mark_processed``, in the transaction of the answer.
 
     async def store(self, updates: list[tuple[int, int | None, dict[str, Any]]]) -> list[InboxRow]:
         """Commit a batch in one transaction; returns the rows that were new (a batch seen again

@@ -6,20 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from bot.clock import iso
-from bot.storage.db import Database
+from bot.storage.base import SqliteRepository
 
 
-class PlanRepository:
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    def transaction(self):  # type: ignore[no-untyped-def]
-        return self.db.transaction()
-
-    async def patient_status(self, patient_id: int) -> str | None:
-        row = await self.db.fetchone("SELECT status FROM patients WHERE id = ?", (patient_id,))
-        return str(row["status"]) if row else None
-
+class PlanRepository(SqliteRepository):
     async def plan_id(self, patient_id: int) -> int | None:
         row = await self.db.fetchone("SELECT id FROM plans WHERE patient_id = ?", (patient_id,))
         return int(row["id"]) if row else None

@@ -3,50 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from bot.clock import from_iso, iso
-from bot.storage.db import Database
-
-OPEN = ("pending", "later", "missed")  # a reminder the patient may still answer
-
-
-@dataclass(frozen=True)
-class Reminder:
-    id: int
-    patient_id: int
-    goal_id: int
-    action_id: int | None
-    kind: str  # action | review
-    due_at: datetime
-    status: str
-    later_count: int
-    value: Any
-    barrier: str | None
-    note: str | None
-    awaiting: str | None
-    # joined for rendering
-    what: str
-    measurement: str | None
-    goal_text: str
-    schedule_json: str | None
-    limits: dict[str, Any] | None = None  # the POH's limits for this action's measurement
-
-    @property
-    def open(self) -> bool:
-        return self.status in OPEN
-
-
-@dataclass(frozen=True)
-class DueAction:
-    action_id: int
-    goal_id: int
-    patient_id: int
-    schedule_json: str
-    next_due_at: datetime
-
+from bot.storage.base import SqliteRepository
+from bot.storage.models import DueAction, Reminder
 
 _SELECT = (
     "SELECT r.*, COALESCE(a.what, '') AS what, a.measurement, a.schedule_json, a.limits_json, "
@@ -77,13 +39,7 @@ def _reminder(row: Any) -> Reminder:
     )
 
 
-class ReminderRepository:
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    def transaction(self):  # type: ignore[no-untyped-def]
-        return self.db.transaction()
-
+class ReminderRepository(SqliteRepository):
     # -- materialising ------------------------------------------------------------------
     async def due_action(self, action_id: int) -> DueAction | None:
         row = await self.db.fetchone(

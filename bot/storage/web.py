@@ -6,13 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from bot.clock import iso
-from bot.storage.db import Database
+from bot.storage.base import SqliteRepository
 
 
-class WebRepository:
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
+class WebRepository(SqliteRepository):
     # -- accounts ------------------------------------------------------------------------
     async def add_account(
         self,

@@ -22,7 +22,7 @@ from bot.services.patients import ERASE_NO, ERASE_YES
 from bot.services.readaloud import REPLAY
 from bot.services.safety import CHECK_PREFIX
 from bot.services.voice_answers import CONFIRM_PREFIX
-from bot.storage.repo import Clinician, Patient
+from bot.storage.models import Clinician, Patient
 from bot.telegram.channel import QUESTION_PREFIX, TelegramChannel
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ Long polling (``python -m bot run``): each ``getUpdates`` batch is stored raw in
 only then does the next ``getUpdates`` confirm it (its offset). Webhook mode answers Telegram's
 POST only after the same commit. Per-chat workers then handle the stored updates: chats in
 parallel (at most ``concurrency`` at once), strictly in order within a chat. An update is marked
-handled in the transaction that records its answer (``Repository.mark_processed``), so a crash
+handled in the transaction that records its answer (``UnitOfWork.updates.mark_processed``), so a crash
 loses nothing that was acknowledged and applies nothing twice: on restart, unhandled rows go first.
 
 An update that cannot be read (a field from another Bot API version) is marked failed and skipped;
@@ -26,7 +26,8 @@ from aiogram.types import Update
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.storage.inbox import InboxRepository, InboxRow
+from bot.storage.models import InboxRow
+from bot.storage.ports import Inbox
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def _failed_fields(exc: ValidationError) -> str:
 class InboxWorkers:
     """Handles stored updates: one worker per chat with pending updates, bounded overall."""
 
-    def __init__(self, inbox: InboxRepository, bot: Bot, dp: Dispatcher, concurrency: int = 64) -> None:
+    def __init__(self, inbox: Inbox, bot: Bot, dp: Dispatcher, concurrency: int = 64) -> None:
         self.inbox = inbox
         self.bot = bot
         self.dp = dp
@@ -118,7 +119,7 @@ class InboxWorkers:
             await self.inbox.failed(row.update_id, "unreadable")
             return
         try:
-            # The guard marks the update handled (``Repository.mark_processed``) in the answer's
+            # The guard marks the update handled (``UnitOfWork.updates.mark_processed``) in the answer's
             # transaction, or when it skips an update that was handled before.
             await self.dp.feed_update(self.bot, update)
         except Exception as exc:  # the guard answers users; this is a storage or wiring failure
@@ -128,7 +129,7 @@ class InboxWorkers:
             return
 
 
-async def store_and_submit(inbox: InboxRepository, workers: InboxWorkers, raws: list[dict[str, Any]]) -> int:
+async def store_and_submit(inbox: Inbox, workers: InboxWorkers, raws: list[dict[str, Any]]) -> int:
     """Commit a batch, then hand it to the workers; returns the highest update id stored."""
     rows = await inbox.store([(int(r["update_id"]), chat_key(r), r) for r in raws if "update_id" in r])
     workers.submit(rows)
@@ -137,7 +138,7 @@ async def store_and_submit(inbox: InboxRepository, workers: InboxWorkers, raws: 
 
 async def poll(
     bot: Bot,
-    inbox: InboxRepository,
+    inbox: Inbox,
     workers: InboxWorkers,
     stop: asyncio.Event,
     allowed_updates: list[str] | None = None,
@@ -185,7 +186,7 @@ MAX_UPDATE_BYTES = 1024 * 1024  # an update is JSON text; files are fetched sepa
 
 async def serve_webhook(
     bot: Bot,
-    inbox: InboxRepository,
+    inbox: Inbox,
     workers: InboxWorkers,
     stop: asyncio.Event,
     *,

@@ -50,9 +50,9 @@ class UpdateGuard(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
         repo = self.app.repo
-        if await repo.is_processed(event.update_id):
+        if await repo.updates.is_processed(event.update_id):
             log.info("update %s was already handled; skipped", event.update_id)
-            await repo.mark_processed(event.update_id, self.app.clock.now())  # its inbox row too
+            await repo.updates.mark_processed(event.update_id, self.app.clock.now())  # its inbox row too
             return None
         task = asyncio.create_task(self._handle(handler, event, data))
         self.inflight.add(task)
@@ -60,6 +60,10 @@ class UpdateGuard(BaseMiddleware):
         return await asyncio.shield(task)
 
     async def _handle(self, handler: Handler, event: Update, data: dict[str, Any]) -> Any:
+        with self.app.repo.scope():  # the patient (or POH) is read once for the whole update
+            return await self._handle_in_scope(handler, event, data)
+
+    async def _handle_in_scope(self, handler: Handler, event: Update, data: dict[str, Any]) -> Any:
         repo = self.app.repo
         user_id, chat_id = _user_and_chat(event)
         data["actor"] = await self.app.onboarding.identify(user_id) if user_id else None
@@ -72,7 +76,7 @@ class UpdateGuard(BaseMiddleware):
             await self._apologise(event, data, chat_id)
             return None
         finally:
-            await repo.mark_processed(event.update_id, self.app.clock.now())
+            await repo.updates.mark_processed(event.update_id, self.app.clock.now())
 
     async def _apologise(self, update: Update, data: dict[str, Any], chat_id: int | None) -> None:
         bot = data.get("bot")

@@ -16,7 +16,6 @@ from aiogram.types import BotCommand
 from bot.app import App
 from bot.commands import MENU
 from bot.config import Settings
-from bot.storage.inbox import InboxRepository
 from bot.telegram.channel import TelegramChannel
 from bot.telegram.handlers import Responder, build_routers
 from bot.telegram.inbox import InboxWorkers, poll, serve_webhook
@@ -94,7 +93,7 @@ async def run_polling(app: App, *, webhook: bool = False) -> None:
         raise
     wiring = build_dispatcher(app, bot)
     assert app.outbox is not None
-    inbox = InboxRepository(app.db, app.clock)
+    inbox = app.repo.inbox
     workers = InboxWorkers(inbox, bot, wiring.dp, concurrency=app.settings.update_concurrency)
     wakeups = start_wakeups(app.tick, app.settings.outbox_interval_seconds)
     stop = asyncio.Event()

@@ -18,7 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from bot.clock import Clock, from_iso
-from bot.storage.web import WebRepository
+from bot.storage.ports import WebStore
 
 MAX_FAILED = 5
 LOCK_FOR = timedelta(minutes=15)
@@ -74,7 +74,7 @@ def token_hash(token: str) -> str:
 
 
 class WebAuth:
-    def __init__(self, repo: WebRepository, clock: Clock) -> None:
+    def __init__(self, repo: WebStore, clock: Clock) -> None:
         self.repo = repo
         self.clock = clock
         self.hasher = PasswordHasher()

@@ -35,7 +35,7 @@ def _safe(count: int) -> int | None:
 
 
 async def population(app: App, practice_id: int) -> Population:
-    consults = await app.repo.practice_consults(practice_id)
+    consults = await app.repo.consults.of_practice(practice_id)
     latest: dict[int, int] = {}
     status: Counter[str] = Counter()
     for c in consults:
@@ -52,7 +52,7 @@ async def population(app: App, practice_id: int) -> Population:
     done = total = 0
     with_reminders = 0
     for patient_id, consult_id in latest.items():
-        answers = await app.repo.answers(consult_id)
+        answers = await app.repo.answers.of_consult(consult_id)
         patient_themes = set()
         for dim in app.catalog.dimensions:
             score = answers.get(f"{dim.id}.score")

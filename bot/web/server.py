@@ -26,8 +26,7 @@ from bot.services.measurements import MeasurementError, show
 from bot.services.measurements import parse as parse_measurement
 from bot.services.plans import MEASUREMENTS, PlanError, describe_schedule
 from bot.services.social_map import SocialMap
-from bot.storage.repo import Consult
-from bot.storage.web import WebRepository
+from bot.storage.models import Consult
 from bot.web import exports
 from bot.web.auth import AuthError, Session, WebAuth
 from bot.web.charts import Axis, spider_web, trend_line
@@ -59,7 +58,7 @@ HEADERS = {
 class WebApp:
     def __init__(self, app: App) -> None:
         self.app = app
-        self.repo = WebRepository(app.db)
+        self.repo = app.repo.web
         self.auth = WebAuth(self.repo, app.clock)
         self.catalog = app.catalog
         self.secure = bool(app.settings.web_base_url and app.settings.web_base_url.startswith("https://"))
@@ -89,7 +88,7 @@ class WebApp:
         account = session.account
         on_behalf = None
         if consult is not None and consult.clinician_id and consult.clinician_id != account.clinician_id:
-            clinician = await self.app.repo.get_clinician(consult.clinician_id)
+            clinician = await self.app.repo.clinicians.get(consult.clinician_id)
             on_behalf = clinician.display_name if clinician else None
         await self.repo.audit(
             self.app.clock.now(),
@@ -224,8 +223,8 @@ class WebApp:
         zone = self.app.settings.zone
         today = datetime.combine(self.app.clock.now().astimezone(zone).date(), time(), tzinfo=zone)
         rows = []
-        for consult in await self.app.repo.upcoming_consults(session.account.practice_id, today, limit=100):
-            flags = await self.app.repo.safety_flags(consult.id)
+        for consult in await self.app.repo.consults.upcoming(session.account.practice_id, today, limit=100):
+            flags = await self.app.repo.safety.flags(consult.id)
             since = consult.scheduled_at - timedelta(days=366)
             missed = sum(
                 a.missed
@@ -248,7 +247,7 @@ class WebApp:
     async def _consult(self, request: web.Request) -> Consult:
         session: Session = request[SESSION]
         try:
-            consult = await self.app.repo.get_consult(int(request.match_info["consult"]))
+            consult = await self.app.repo.consults.get(int(request.match_info["consult"]))
         except ValueError:
             consult = None
         if consult is None or consult.practice_id != session.account.practice_id:
@@ -261,8 +260,8 @@ class WebApp:
         consult = await self._consult(request)
         view = await self.app.agenda.view(consult.id, include_name=True)
         assert view is not None
-        previous = await self.app.repo.previous_consult(consult)
-        before = await self.app.repo.answers(previous.id) if previous else {}
+        previous = await self.app.repo.consults.previous(consult)
+        before = await self.app.repo.answers.of_consult(previous.id) if previous else {}
         axes = [Axis(d.name, d.score, before.get(f"{d.id}.score"), d.talk) for d in view.dimensions]
         t = self.catalog.t
         chart = spider_web(axes, t("web.agenda.chart_title"), t("web.agenda.now"), t("web.agenda.before"))
@@ -322,7 +321,7 @@ class WebApp:
     async def fhir(self, request: web.Request) -> web.Response:
         consult = await self._consult(request)
         engine: FlowEngine = self.app.patients.engine
-        answers = await self.app.repo.answers(consult.id)
+        answers = await self.app.repo.answers.of_consult(consult.id)
         patient_ref = f"Patient/{consult.patient_id}"
         q = exports.questionnaire(engine)
         authored = consult.completed_at or self.app.clock.now()
@@ -411,7 +410,7 @@ class WebApp:
 
     async def timeline(self, request: web.Request) -> web.Response:
         consult = await self._consult(request)
-        consults = await self.app.repo.patient_consults(consult.patient_id)
+        consults = await self.app.repo.consults.of_patient(consult.patient_id)
         goals = await self.app.plans.goals(consult.patient_id, with_history=True)
         reminders = await self.app.reminders.reminders.of_patient(
             consult.patient_id, consults[0].scheduled_at - timedelta(days=366), self.app.clock.now()
@@ -472,7 +471,7 @@ class WebApp:
             )
         username = self.app.settings.bot_username or "<BOT_USERNAME>"
         link = f"https://t.me/{username}?start={invite.token}"
-        consult = await self.app.repo.get_consult(invite.consult_id)
+        consult = await self.app.repo.consults.get(invite.consult_id)
         await self.audit(request, "create_invite", consult)
         return self.page(
             request,

@@ -1,0 +1,147 @@
+"""The rows the repositories hand out: plain frozen dataclasses, no SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Practice:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Clinician:
+    id: int
+    practice_id: int
+    display_name: str
+    telegram_user_id: int | None
+    telegram_chat_id: int | None
+    active: bool
+
+
+@dataclass(frozen=True)
+class Patient:
+    id: int
+    practice_id: int
+    display_name: str | None
+    telegram_user_id: int | None
+    telegram_chat_id: int | None
+    status: str
+    discreet: bool = False  # reminders say only "time for your action" until tapped
+    quiet_start: str | None = None  # local HH:MM, None: the default quiet hours
+    quiet_end: str | None = None
+    blocked: bool = False  # Telegram said the patient blocked the bot
+    read_aloud: bool | None = None  # None: not asked yet
+    simple_mode: bool | None = None
+
+    @property
+    def reachable(self) -> bool:
+        return self.status == "active" and not self.blocked and self.telegram_chat_id is not None
+
+
+@dataclass(frozen=True)
+class SafetyCheck:
+    """One direct yes/no question after risk words (the safety net's "check" tier)."""
+
+    id: int
+    patient_id: int | None
+    consult_id: int | None
+    flags: tuple[str, ...]
+    held_seq: int | None
+    asked_at: datetime
+    answer: str | None  # "yes", "no", or None while unanswered
+
+
+@dataclass(frozen=True)
+class Consult:
+    id: int
+    practice_id: int
+    patient_id: int
+    clinician_id: int | None
+    scheduled_at: datetime
+    status: str
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Invite:
+    id: int
+    kind: str
+    practice_id: int
+    patient_id: int | None
+    clinician_id: int | None
+    consult_id: int | None
+    expires_at: datetime
+    used_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Conversation:
+    patient_id: int
+    consult_id: int
+    flow: str
+    state: dict[str, Any]
+    seq: int
+    prompted_seq: int
+    paused: bool
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    kind: str
+    chat_id: int
+    payload: dict[str, Any]
+    due_at: datetime
+    attempts: int
+    patient_id: int | None
+    consult_id: int | None
+
+
+OPEN = ("pending", "later", "missed")  # a reminder the patient may still answer
+
+
+@dataclass(frozen=True)
+class Reminder:
+    id: int
+    patient_id: int
+    goal_id: int
+    action_id: int | None
+    kind: str  # action | review
+    due_at: datetime
+    status: str
+    later_count: int
+    value: Any
+    barrier: str | None
+    note: str | None
+    awaiting: str | None
+    # joined for rendering
+    what: str
+    measurement: str | None
+    goal_text: str
+    schedule_json: str | None
+    limits: dict[str, Any] | None = None  # the POH's limits for this action's measurement
+
+    @property
+    def open(self) -> bool:
+        return self.status in OPEN
+
+
+@dataclass(frozen=True)
+class DueAction:
+    action_id: int
+    goal_id: int
+    patient_id: int
+    schedule_json: str
+    next_due_at: datetime
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    update_id: int
+    chat_key: int | None
+    payload: dict[str, Any]

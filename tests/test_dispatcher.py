@@ -569,9 +569,7 @@ async def test_a_tap_reads_the_patient_once_and_commits_once(
     await harness.tap(PATIENT, "Ja, ik doe mee")
     await harness.say(PATIENT, "Mijn tuin en mijn kleinkinderen")
     statements: list[str] = []
-    db = harness.app.db
-    for conn in {id(db.conn): db.conn, id(db.reader): db.reader}.values():
-        await conn._execute(conn._conn.set_trace_callback, statements.append)
+    await harness.app.db.trace(statements.append)
     await harness.tap(PATIENT, "8")
     statements = list(statements)  # what the tap ran (the checks below read too)
     patient = await harness.app.repo.patients.by_telegram(PATIENT)

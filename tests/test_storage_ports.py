@@ -119,7 +119,7 @@ async def test_inside_a_scope_a_patient_is_read_once_and_a_write_is_seen(tmp_pat
         practice = await store.practices.add("Praktijk", now)
         patient_id = await store.patients.add(practice, None, now)
         await store.patients.link(patient_id, 501, 501)
-        await store.db.reader._execute(store.db.reader._conn.set_trace_callback, statements.append)
+        await store.db.trace(statements.append)
         with store.scope():
             first = await store.patients.by_telegram(501)
             assert first is not None and first.read_aloud is None

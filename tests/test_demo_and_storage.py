@@ -202,3 +202,36 @@ async def test_follow_up_invite_reuses_the_patient(app: App, clock: FrozenClock)
         await app.invites.invite_patient(info["practice_id"], info["consult_at"], patient_id=999)
     with pytest.raises(ValueError):
         await app.invites.invite_patient(info["practice_id"], info["consult_at"], clinician_id=999)
+
+
+async def test_deferred_writes_go_in_one_job_are_read_back_and_fail_the_whole_transaction(
+    app: App, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``execute_later`` in a transaction: the writes go with the next job (here COMMIT), a read in
+    the transaction sees them, and one that fails there rolls back everything before it."""
+    jobs: list[str] = []
+    original = app.db.conn._execute
+
+    async def counting(fn, *args):  # type: ignore[no-untyped-def]
+        jobs.append(fn.__name__)
+        return await original(fn, *args)
+
+    monkeypatch.setattr(app.db.conn, "_execute", counting)
+    now = clock.now().isoformat()
+    async with app.repo.transaction():
+        for name in ("a", "b", "c"):
+            await app.db.execute_later("INSERT INTO practices (name, created_at) VALUES (?, ?)", (name, now))
+        assert jobs == []  # nothing sent yet
+    assert jobs == ["_finish"]  # BEGIN, three inserts and COMMIT: one hop to the writer's thread
+    assert [p.name for p in await app.repo.practices.all()] == ["a", "b", "c"]
+
+    async with app.repo.transaction():
+        await app.db.execute_later("UPDATE practices SET name = 'A' WHERE name = 'a'")
+        assert [p.name for p in await app.repo.practices.all()] == ["A", "b", "c"]  # its own writes
+    with pytest.raises(sqlite3.OperationalError):
+        async with app.repo.transaction():
+            await app.repo.practices.add("kept?", clock.now())
+            await app.db.execute_later("INSERT INTO no_such_table VALUES (1)")
+    assert [p.name for p in await app.repo.practices.all()] == ["A", "b", "c"]
+    await app.repo.practices.add("after", clock.now())  # the writer is usable again
+    assert len(await app.repo.practices.all()) == 4

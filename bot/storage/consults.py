@@ -33,7 +33,7 @@ class ConsultRepository(SqliteRepository):
         return _consult(row) if row else None
 
     async def set_status(self, consult_id: int, status: str, completed_at: datetime | None = None) -> None:
-        await self.db.execute(
+        await self.db.execute_later(
             "UPDATE consults SET status = ?, completed_at = COALESCE(?, completed_at) WHERE id = ?",
             (status, iso(completed_at) if completed_at else None, consult_id),
         )
@@ -123,7 +123,7 @@ class ConsentRepository(SqliteRepository):
     """Consent given or withdrawn, per version of the consent text."""
 
     async def add(self, patient_id: int, consult_id: int, version: str, given: bool, now: datetime) -> None:
-        await self.db.execute(
+        await self.db.execute_later(
             "INSERT INTO consents (patient_id, consult_id, version, given, at) VALUES (?, ?, ?, ?, ?)",
             (patient_id, consult_id, version, int(given), iso(now)),
         )
@@ -140,7 +140,7 @@ class AnswerRepository(SqliteRepository):
     """A consult's intake answers, one row per question key."""
 
     async def save(self, consult_id: int, key: str, value: Any, now: datetime) -> None:
-        await self.db.execute(
+        await self.db.execute_later(
             "INSERT INTO answers (consult_id, key, value_json, updated_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(consult_id, key) DO UPDATE SET value_json = excluded.value_json, "
             "updated_at = excluded.updated_at",
@@ -148,7 +148,7 @@ class AnswerRepository(SqliteRepository):
         )
 
     async def delete(self, consult_id: int, key: str) -> None:
-        await self.db.execute("DELETE FROM answers WHERE consult_id = ? AND key = ?", (consult_id, key))
+        await self.db.execute_later("DELETE FROM answers WHERE consult_id = ? AND key = ?", (consult_id, key))
 
     async def of_consult(self, consult_id: int) -> dict[str, Any]:
         rows = await self.db.fetchall(

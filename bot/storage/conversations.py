@@ -29,7 +29,7 @@ class ConversationRepository(SqliteRepository):
         *,
         paused: bool = False,
     ) -> None:
-        await self.db.execute(
+        await self.db.execute_later(
             "INSERT INTO conversations (patient_id, consult_id, flow, state_json, seq, paused, "
             "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(patient_id) DO UPDATE SET "
             "consult_id = excluded.consult_id, flow = excluded.flow, state_json = excluded.state_json, "
@@ -46,12 +46,12 @@ class ConversationRepository(SqliteRepository):
         )
 
     async def set_paused(self, patient_id: int, paused: bool) -> None:
-        await self.db.execute(
+        await self.db.execute_later(
             "UPDATE conversations SET paused = ? WHERE patient_id = ?", (int(paused), patient_id)
         )
 
     async def mark_prompted(self, patient_id: int, seq: int) -> None:
-        await self.db.execute(
+        await self.db.execute_later(
             "UPDATE conversations SET prompted_seq = MAX(prompted_seq, ?) WHERE patient_id = ?",
             (seq, patient_id),
         )
@@ -80,11 +80,11 @@ class UpdateRepository(SqliteRepository):
             return
         identity.remember(("processed", update_id), True)  # a rollback forgets it again
         async with self.db.transaction():
-            await self.db.execute(
+            await self.db.execute_later(
                 "INSERT OR IGNORE INTO processed_updates (update_id, processed_at) VALUES (?, ?)",
                 (update_id, iso(now)),
             )
-            await self.db.execute(
+            await self.db.execute_later(
                 "UPDATE inbox SET status = 'handled', payload_json = '{}', handled_at = ? "
                 "WHERE update_id = ? AND status = 'pending'",
                 (iso(now), update_id),

@@ -21,13 +21,19 @@ from bot.storage import identity
 log = logging.getLogger(__name__)
 
 
-class _Tx:
-    """The open write transaction of a task: BEGIN is sent with its first statement."""
+Statement = tuple[str, tuple[Any, ...]]
+_BEGIN: Statement = ("BEGIN IMMEDIATE", ())
 
-    __slots__ = ("begun",)
+
+class _Tx:
+    """The open write transaction of a task: BEGIN is sent with its first job, and writes whose
+    result nobody needs (``execute_later``) wait to go with the next job (at the latest COMMIT)."""
+
+    __slots__ = ("begun", "pending")
 
     def __init__(self) -> None:
         self.begun = False
+        self.pending: list[Statement] = []
 
 
 _current_tx: contextvars.ContextVar[_Tx | None] = contextvars.ContextVar("tx", default=None)
@@ -149,24 +155,40 @@ class Database:
             token = _current_tx.set(tx)
             try:
                 yield
+                if tx.begun or tx.pending:
+                    # The deferred writes and COMMIT in one job; a failing one raises here.
+                    await self.conn._execute(_finish, self.conn, self._lead(), "COMMIT")
             except BaseException:
                 identity.forget_all()  # rows read inside may never have been committed
+                tx.pending.clear()
                 if tx.begun:
-                    await self.conn._execute(_finish, self.conn, "ROLLBACK")
+                    await self.conn._execute(_finish, self.conn, [], "ROLLBACK")
                 raise
-            else:
-                if tx.begun:
-                    await self.conn._execute(_finish, self.conn, "COMMIT")
             finally:
                 _current_tx.reset(token)
 
-    def _begin(self) -> bool:
-        """Inside a transaction: whether this job must send BEGIN first (its first job)."""
+    def _lead(self) -> list[Statement]:
+        """Inside a transaction: what this job must run before its own statement (BEGIN in the
+        first job, then the deferred writes, in order)."""
         tx = _current_tx.get()
-        if tx is None or tx.begun:
-            return False
+        if tx is None:
+            return []
+        lead = [] if tx.begun else [_BEGIN]
         tx.begun = True
-        return True
+        lead += tx.pending
+        tx.pending = []
+        return lead
+
+    async def execute_later(self, sql: str, params: Iterable[Any] = ()) -> None:
+        """A write whose result nobody needs. In a transaction it goes with the transaction's next
+        job (a read, a write, or COMMIT), so one answer's writes cost one hop to the writer's
+        thread instead of one each; an error in it fails the transaction there. Outside a
+        transaction it runs at once."""
+        tx = _current_tx.get()
+        if tx is None:
+            await self.execute(sql, params)
+        else:
+            tx.pending.append((sql, tuple(params)))
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run a write; returns lastrowid. Joins the current transaction or makes its own."""
@@ -180,7 +202,7 @@ class Database:
     async def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
         """Many rows of one statement (bulk loads): in the current transaction or one of its own."""
         async with self.transaction():
-            await self.conn._execute(_run_many, self.conn, sql, [tuple(r) for r in rows], self._begin())
+            await self.conn._execute(_run_many, self.conn, sql, [tuple(r) for r in rows], self._lead())
 
     async def _write(self, sql: str, params: tuple[Any, ...]) -> tuple[int, int]:
         """One job on the writer's thread: the statement (and, on its own, its commit). The lock is
@@ -188,10 +210,10 @@ class Database:
         event loop, and four hops per write (BEGIN, statement, cursor, COMMIT) made the writer the
         bottleneck of the whole bot (``python -m bot bench load``)."""
         if _current_tx.get() is not None:
-            return await self.conn._execute(_run_write, self.conn, sql, params, self._begin())
+            return await self.conn._execute(_run_write, self.conn, sql, params, self._lead())
         async with self._lock:
             # Autocommit: SQLite wraps the single statement in its own transaction.
-            return await self.conn._execute(_run_write, self.conn, sql, params, False)
+            return await self.conn._execute(_run_write, self.conn, sql, params, [])
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
         rows = await self.fetchall(sql, params)
@@ -203,9 +225,9 @@ class Database:
         # later reads would miss rows committed since (a sent row read as pending).
         # Inside a transaction the writer reads, so the transaction sees its own writes.
         if _current_tx.get() is not None:
-            return await self.conn._execute(_run_read, self.conn, sql, tuple(params), self._begin())
+            return await self.conn._execute(_run_read, self.conn, sql, tuple(params), self._lead())
         if self.reader is None:  # in memory: the writer is the only connection
-            return await self.conn._execute(_run_read, self.conn, sql, tuple(params), False)
+            return await self.conn._execute(_run_read, self.conn, sql, tuple(params), [])
         start = time.perf_counter()
         rows = self.reader.execute(sql, tuple(params)).fetchall()
         took = (time.perf_counter() - start) * 1000
@@ -216,37 +238,45 @@ class Database:
 
 
 # On the connection's thread (aiosqlite runs one job at a time there; ``_execute`` and ``_conn`` are
-# its private API, hence the upper bound in pyproject.toml). ``begin`` opens the task's transaction
-# with this job's statement.
-def _raw(conn: aiosqlite.Connection, begin: bool) -> sqlite3.Connection:
+# its private API, hence the upper bound in pyproject.toml). ``lead``: BEGIN and deferred writes of
+# the task's transaction, run first in the same job.
+def _raw(conn: aiosqlite.Connection, lead: list[Statement]) -> sqlite3.Connection:
     raw = conn._conn
-    if begin:
-        raw.execute("BEGIN IMMEDIATE")
+    for sql, params in lead:
+        raw.execute(sql, params).close()
     return raw
 
 
-def _run_write(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...], begin: bool) -> tuple[int, int]:
-    cursor = _raw(conn, begin).execute(sql, params)
+def _run_write(
+    conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...], lead: list[Statement]
+) -> tuple[int, int]:
+    cursor = _raw(conn, lead).execute(sql, params)
     try:
         return cursor.lastrowid or 0, cursor.rowcount
     finally:
         cursor.close()
 
 
-def _run_many(conn: aiosqlite.Connection, sql: str, rows: list[tuple[Any, ...]], begin: bool) -> None:
-    _raw(conn, begin).executemany(sql, rows).close()
+def _run_many(
+    conn: aiosqlite.Connection, sql: str, rows: list[tuple[Any, ...]], lead: list[Statement]
+) -> None:
+    _raw(conn, lead).executemany(sql, rows).close()
 
 
-def _run_read(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...], begin: bool) -> list[Any]:
-    cursor = _raw(conn, begin).execute(sql, params)
+def _run_read(
+    conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...], lead: list[Statement]
+) -> list[Any]:
+    cursor = _raw(conn, lead).execute(sql, params)
     try:
         return cursor.fetchall()
     finally:
         cursor.close()
 
 
-def _finish(conn: aiosqlite.Connection, sql: str) -> None:
-    """COMMIT or ROLLBACK, when a transaction is open (a failed BEGIN leaves none)."""
+def _finish(conn: aiosqlite.Connection, lead: list[Statement], sql: str) -> None:
+    """The deferred writes, then COMMIT or ROLLBACK when a transaction is open (a failed BEGIN
+    leaves none)."""
+    _raw(conn, lead)
     if conn._conn.in_transaction:
         conn._conn.execute(sql)
 

@@ -16,7 +16,7 @@ class SafetyRepository(SqliteRepository):
     async def add_event(
         self, patient_id: int | None, consult_id: int | None, flag: str, route: str, now: datetime
     ) -> None:
-        await self.db.execute(
+        await self.db.execute_later(
             "INSERT INTO safety_events (patient_id, consult_id, flag, route, at) VALUES (?, ?, ?, ?, ?)",
             (patient_id, consult_id, flag, route, iso(now)),
         )

@@ -579,3 +579,36 @@ async def test_a_tap_reads_the_patient_once_and_commits_once(
     assert sum(s == "BEGIN IMMEDIATE" for s in statements) == 1
     assert sum("INTO processed_updates" in s for s in statements) == 1
     assert len(statements) <= 14, statements
+
+
+HUGE = "9" * 30  # more than SQLite's largest integer
+
+
+async def test_odd_numbers_get_the_question_again_never_the_apology(
+    harness: Harness, core: FakeTelegram, clock: FrozenClock
+) -> None:
+    """Superscript and other non-ASCII digits at a score, and numbers beyond SQLite's range in POH
+    commands, agenda buttons, reminder and check taps: a kind answer, never the error apology."""
+    t = harness.app.catalog.t
+    await setup_people(harness, clock)
+    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.say(PATIENT, "Mijn tuin en mijn kleinkinderen")
+    before = await conversation(harness.app)
+    for odd in ("5²", "٣", "①", "7 ", HUGE, "-3"):
+        await harness.say(PATIENT, odd)
+    after = await conversation(harness.app)
+    # "7 " is a score; the others are asked again and change nothing.
+    assert after["answers"] == {**before["answers"], f"{DIMS[0]}.score": 7}
+    for forged in (f"r:{HUGE}:d", f"sc:{HUGE}:yes", f"q:{HUGE}:5"):
+        core.user_taps(PATIENT, core.last_question(PATIENT), data=forged)
+        await harness.pump()
+    await harness.say(POH, f"/plan {HUGE}")
+    assert core.last_to(POH).text == t("clinician.plan.usage_plan")
+    await harness.say(POH, f"/luister {HUGE}")
+    assert core.last_to(POH).text == t("clinician.voice_not_found")
+    core.user_taps(POH, core.to_chat(POH)[-1], data=f"ag:{HUGE}")  # a forged agenda button
+    await harness.pump()
+    assert core.last_to(POH).text == t("clinician.not_found")
+    apology = t("bad.error")
+    assert not [m for m in core.sent if m.text == apology]
+    assert core.errors == []

@@ -31,6 +31,7 @@ from bot.flows.model import (
     Unsupported,
 )
 from bot.nlp.items import split_items
+from bot.numbers import whole_number
 
 INTAKE_FLOW = "intake"
 PLAN_FLOW = "plan"
@@ -447,8 +448,9 @@ class FlowEngine:
             return self._consent(state, value == "yes", ctx, choice=value)
         if step.type == "text" and value == SKIP and step.optional:
             return self._save(step, state, None, ctx, choice=value)
-        if step.type == "scale" and value.isdigit() and step.minimum <= int(value) <= step.maximum:
-            result = self._save(step, state, int(value), ctx, choice=value)
+        tapped = whole_number(value) if step.type == "scale" else None
+        if tapped is not None and step.minimum <= tapped <= step.maximum:
+            result = self._save(step, state, tapped, ctx, choice=value)
             face = self._faces().get(value) if ctx.simple_mode else None
             if face:  # simple mode: keep which face was tapped, next to the score it stands for
                 result.effects.append(SaveAnswer(f"{step.key}_face", face))
@@ -474,8 +476,8 @@ class FlowEngine:
                 return self._reask(state, ctx, problem, max=self.max_text_chars)
             return self._save(step, state, text.strip(), ctx)
         if step.type == "scale":
-            if word.lstrip("-").isdigit():
-                number = int(word)
+            number = whole_number(word)
+            if number is not None:
                 if step.minimum <= number <= step.maximum:
                     return self._save(step, state, number, ctx)
                 return self._reask(state, ctx, "bad.scale_range", min=step.minimum, max=step.maximum)

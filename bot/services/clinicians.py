@@ -9,6 +9,7 @@ from bot.channels import Reply
 from bot.clock import Clock
 from bot.content import Catalog
 from bot.flows.model import Button, OutMessage
+from bot.numbers import row_id
 from bot.services.agenda import AgendaService
 from bot.services.plans import PlanError, PlanService, describe_schedule
 from bot.storage.models import Clinician, Consult, OutboxItem, Patient
@@ -92,10 +93,8 @@ class ClinicianService:
 
     async def listen(self, clinician: Clinician, word: str) -> Reply:
         """``/luister 5``: a patient's voice answer, for a POH of the same practice."""
-        try:
-            note = await self.repo.voice_notes.get(int(word.strip().lstrip("#")))
-        except ValueError:
-            note = None
+        note_id = row_id(word)
+        note = await self.repo.voice_notes.get(note_id) if note_id is not None else None
         patient = await self.repo.patients.get(note["patient_id"]) if note is not None else None
         if note is None or patient is None or patient.practice_id != clinician.practice_id:
             return self._note(clinician, "clinician.voice_not_found")
@@ -105,10 +104,8 @@ class ClinicianService:
     # -- the plan, from the POH's chat ------------------------------------------------------
     async def _patient_of(self, clinician: Clinician, word: str) -> tuple[Consult, Patient] | None:
         """The patient of consult ``#<id>`` in the clinician's own practice."""
-        try:
-            consult = await self.repo.consults.get(int(word.lstrip("#")))
-        except ValueError:
-            return None
+        consult_id = row_id(word)
+        consult = await self.repo.consults.get(consult_id) if consult_id is not None else None
         if consult is None or consult.practice_id != clinician.practice_id or consult.status == "erased":
             return None
         patient = await self.repo.patients.get(consult.patient_id)
@@ -158,7 +155,8 @@ class ClinicianService:
 
     async def _add_action(self, clinician: Clinician, args: str) -> Reply:
         goal_word, at, days, *rest = args.split()
-        goal = await self.plans.goal_in_practice(int(goal_word), clinician.practice_id)
+        goal_id = row_id(goal_word)
+        goal = await self.plans.goal_in_practice(goal_id, clinician.practice_id) if goal_id else None
         if goal is None:
             raise PlanError("no such goal")
         measurement = None
@@ -191,8 +189,8 @@ class ClinicianService:
         )
 
     async def _end_action(self, clinician: Clinician, word: str) -> None:
-        action = int(word)
-        if not await self.plans.action_in_practice(action, clinician.practice_id):
+        action = row_id(word)
+        if action is None or not await self.plans.action_in_practice(action, clinician.practice_id):
             raise PlanError("no such action")
         await self.plans.end_action(action)
         log.info("clinician %s ended action %s", clinician.id, action)

@@ -21,6 +21,7 @@ from bot.channels import Reply
 from bot.clock import Clock
 from bot.content import Catalog
 from bot.flows.model import Button, OutMessage
+from bot.numbers import row_id
 from bot.services.agenda import REVIEW_ANSWERS
 from bot.services.locks import KeyedLocks
 from bot.services.measurements import KINDS, MeasurementError, Signal, SignalRules, parse, show
@@ -48,9 +49,10 @@ def parse_data(raw: str) -> tuple[int, str] | None:
     """``r:<id>:<op>`` -> (id, op); None for anything malformed."""
     try:
         _, rid, op = raw.split(":", 2)
-        return int(rid), op
     except ValueError:
         return None
+    reminder_id = row_id(rid)
+    return (reminder_id, op) if reminder_id is not None else None
 
 
 class ReminderService:

@@ -22,6 +22,7 @@ from bot.content import Catalog
 from bot.flows.model import Button, OutMessage
 from bot.nlp.analyzer import Analyzer
 from bot.nlp.safety import SafetyResult, typed_answer
+from bot.numbers import row_id
 from bot.storage.models import OutboxItem, Patient, SafetyCheck
 from bot.storage.ports import UnitOfWork
 
@@ -42,13 +43,10 @@ class CheckTap:
     @classmethod
     def parse(cls, data: str) -> CheckTap | None:
         parts = data.removeprefix(CHECK_PREFIX).split(":")
-        try:
-            if len(parts) == 2 and parts[1] in (YES, NO):
-                return cls(int(parts[0]), None, parts[1] == YES)
-            if len(parts) == 3 and parts[0] == "0" and parts[2] in (YES, NO):
-                return cls(0, parts[1], parts[2] == YES)
-        except ValueError:
-            return None
+        if len(parts) == 2 and parts[1] in (YES, NO) and (check_id := row_id(parts[0])) is not None:
+            return cls(check_id, None, parts[1] == YES)
+        if len(parts) == 3 and parts[0] == "0" and parts[2] in (YES, NO):
+            return cls(0, parts[1], parts[2] == YES)
         return None
 
 

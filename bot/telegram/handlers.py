@@ -16,6 +16,7 @@ from bot.app import App
 from bot.channels import Reply
 from bot.commands import CLINICIAN_COMMANDS, PATIENT_COMMANDS, PLAN_COMMANDS, split_command
 from bot.flows.model import Choice, Input, OutMessage, Text, Unsupported
+from bot.numbers import row_id
 from bot.services import reminders
 from bot.services.clinicians import AGENDA_PREFIX
 from bot.services.patients import ERASE_NO, ERASE_YES
@@ -137,11 +138,8 @@ def build_routers(responder: Responder) -> list[Router]:
     @clinicians.callback_query(F.data.startswith(AGENDA_PREFIX))
     async def clinician_open(callback: CallbackQuery, actor: Clinician) -> None:
         await callback.answer()
-        try:
-            consult_id = int((callback.data or "")[len(AGENDA_PREFIX) :])
-        except ValueError:
-            consult_id = -1
-        await responder.send(await app.clinicians.open(actor, consult_id))
+        consult_id = row_id((callback.data or "")[len(AGENDA_PREFIX) :])
+        await responder.send(await app.clinicians.open(actor, consult_id or -1))
 
     @clinicians.callback_query()
     async def clinician_other_tap(callback: CallbackQuery, actor: Clinician) -> None:

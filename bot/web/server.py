@@ -20,6 +20,7 @@ from aiohttp import web
 
 from bot.app import App
 from bot.flows.engine import FlowEngine
+from bot.numbers import row_id
 from bot.services.agenda import AgendaView
 from bot.services.invites import InviteError
 from bot.services.measurements import MeasurementError, show
@@ -246,10 +247,8 @@ class WebApp:
 
     async def _consult(self, request: web.Request) -> Consult:
         session: Session = request[SESSION]
-        try:
-            consult = await self.app.repo.consults.get(int(request.match_info["consult"]))
-        except ValueError:
-            consult = None
+        consult_id = row_id(request.match_info["consult"])
+        consult = await self.app.repo.consults.get(consult_id) if consult_id is not None else None
         if consult is None or consult.practice_id != session.account.practice_id:
             raise web.HTTPNotFound()
         if consult.status == "erased":

@@ -22,7 +22,7 @@ from bot.commands import PATIENT_COMMANDS, split_command
 from bot.config import Settings
 from bot.flows.engine import DECLINED, DONE
 from bot.flows.model import Button, Choice, OutMessage, Text
-from bot.services.patients import ERASE_NO, ERASE_YES
+from bot.services.patients import ERASE_PREFIX
 from bot.services.safety import CHECK_PREFIX
 
 DEMO_USER = 1000001
@@ -90,8 +90,8 @@ async def _step(app: App, channel: ConsoleChannel, patient_id: int, line: str) -
     button = channel.tap(line)
     if button is not None and button.value.startswith(CHECK_PREFIX):
         return await app.patients.answer_check(patient, button.value)
-    if button is not None and button.value in (ERASE_YES, ERASE_NO):
-        return await app.patients.erase(patient, confirmed=button.value == ERASE_YES)
+    if button is not None and button.value.startswith(ERASE_PREFIX):
+        return await app.patients.erase(patient, button.value)
     if button is not None and channel.seq is not None:
         return await app.patients.handle(patient, Choice(channel.seq, button.value))
     return await app.patients.handle(patient, Text(line))

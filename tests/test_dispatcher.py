@@ -612,3 +612,37 @@ async def test_odd_numbers_get_the_question_again_never_the_apology(
     apology = t("bad.error")
     assert not [m for m in core.sent if m.text == apology]
     assert core.errors == []
+
+
+async def test_an_old_or_forged_erase_button_erases_nothing(
+    harness: Harness, core: FakeTelegram, clock: FrozenClock
+) -> None:
+    """ "Ja, alles wissen" carries a signed moment: a tap after ten minutes, a forged or a bare
+    ``wis:yes`` erases nothing and says to type /wis again; a fresh /wis still works."""
+    t = harness.app.catalog.t
+    await setup_people(harness, clock)
+    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.say(PATIENT, "Mijn geheime antwoord")
+    await harness.say(PATIENT, "/wis")
+    question = core.last_to(PATIENT)
+    yes = next(data for label, data in question.buttons if data.startswith("wis:yes:"))
+    clock.advance(timedelta(minutes=11))
+    await harness.tap(PATIENT, "Ja, alles wissen")
+    assert core.last_to(PATIENT).text == t("erase_expired")
+    asked, signature = yes.removeprefix("wis:yes:").split(":")
+    for forged in (
+        "wis:yes",
+        "wis:yes:",
+        f"wis:yes:{int(asked) + 660}:{signature}",
+        f"wis:yes:{asked}:{'0' * 16}",
+        "wis:yes:٣:x",
+        f"wis:yes:{'9' * 40}:{signature}",
+    ):
+        core.user_taps(PATIENT, question, data=forged)
+        await harness.pump()
+        assert core.last_to(PATIENT).text == t("erase_expired"), forged
+    assert (await conversation(harness.app))["answers"]["what_matters"] == "Mijn geheime antwoord"
+    await harness.say(PATIENT, "/wis")
+    await harness.tap(PATIENT, "Ja, alles wissen")
+    assert core.last_to(PATIENT).text == t("erase_done")
+    assert await harness.app.repo.patients.by_telegram(PATIENT) is None

@@ -8,7 +8,10 @@ Rules kept here:
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import secrets
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -42,8 +45,10 @@ from scheduler.schedules import respect_quiet
 
 log = logging.getLogger(__name__)
 
-ERASE_YES = "wis:yes"
+ERASE_PREFIX = "wis:"
+ERASE_YES = "wis:yes:"  # + when it was asked + a signature over the patient and that moment
 ERASE_NO = "wis:no"
+ERASE_VALID = timedelta(minutes=10)  # a "yes" button older than this (or forged) erases nothing
 
 
 class PatientService:
@@ -71,6 +76,8 @@ class PatientService:
         self.reminders = reminders
         self.locks = locks
         self.plan_invite_after: timedelta | None = None  # set by the composition root
+        # Signs the erase button; a new key per process, so a button from before a restart is old.
+        self._erase_key = secrets.token_bytes(32)
 
     # -- helpers --------------------------------------------------------------------
     async def context(self, consult: Consult) -> FlowContext:
@@ -372,7 +379,7 @@ class PatientService:
                         OutMessage(
                             self.catalog.t("erase_confirm"),
                             buttons=(
-                                (Button(self.catalog.t("buttons.erase_yes"), ERASE_YES),),
+                                (Button(self.catalog.t("buttons.erase_yes"), self._erase_yes(patient)),),
                                 (Button(self.catalog.t("buttons.erase_no"), ERASE_NO),),
                             ),
                         )
@@ -408,7 +415,30 @@ class PatientService:
             note = "start_in_progress" if name == "start" and not conv.paused else "resume"
             return self._reply(patient, engine.ask(state, ctx, [self.catalog.t(note)]), seq=state.seq)
 
-    async def erase(self, patient: Patient, confirmed: bool) -> Reply:
+    def _erase_signature(self, patient_id: int, asked: int) -> str:
+        message = f"{patient_id}:{asked}".encode()
+        return hmac.new(self._erase_key, message, hashlib.sha256).hexdigest()[:16]
+
+    def _erase_yes(self, patient: Patient) -> str:
+        asked = int(self.clock.now().timestamp())
+        return f"{ERASE_YES}{asked}:{self._erase_signature(patient.id, asked)}"
+
+    def _erase_fresh(self, patient: Patient, data: str) -> bool:
+        """A "yes" this process gave this patient less than ``ERASE_VALID`` ago."""
+        asked, _, signature = data.removeprefix(ERASE_YES).partition(":")
+        if not asked.isascii() or not asked.isdigit() or len(asked) > 12:
+            return False
+        age = self.clock.now().timestamp() - int(asked)
+        expected = self._erase_signature(patient.id, int(asked))
+        return 0 <= age <= ERASE_VALID.total_seconds() and hmac.compare_digest(signature, expected)
+
+    async def erase(self, patient: Patient, data: str) -> Reply:
+        """A tap on the erase question: ``ERASE_NO``, or a fresh signed yes. An old or forged yes
+        erases nothing and says how to ask again."""
+        confirmed = data != ERASE_NO
+        if confirmed and not (data.startswith(ERASE_YES) and self._erase_fresh(patient, data)):
+            log.info("patient %s tapped an old or unknown erase button", patient.id)
+            return self._note(patient, "erase_expired")
         async with self.locks(patient.id):
             if not confirmed:
                 loaded = await self._load(patient)

@@ -19,7 +19,7 @@ from bot.flows.model import Choice, Input, OutMessage, Text, Unsupported
 from bot.numbers import row_id
 from bot.services import reminders
 from bot.services.clinicians import AGENDA_PREFIX
-from bot.services.patients import ERASE_NO, ERASE_YES
+from bot.services.patients import ERASE_PREFIX
 from bot.services.readaloud import REPLAY
 from bot.services.safety import CHECK_PREFIX
 from bot.services.voice_answers import CONFIRM_PREFIX
@@ -176,9 +176,9 @@ def build_routers(responder: Responder) -> list[Router]:
         edited = Unsupported("edited", text=message.text or message.caption)
         await responder.send(await app.patients.handle(actor, edited, update_id))
 
-    @patients.callback_query(F.data.in_({ERASE_YES, ERASE_NO}))
+    @patients.callback_query(F.data.startswith(ERASE_PREFIX))
     async def patient_erase(callback: CallbackQuery, actor: Patient) -> None:
-        reply = await app.patients.erase(actor, confirmed=callback.data == ERASE_YES)
+        reply = await app.patients.erase(actor, callback.data or "")
         await responder.answer_tap(callback, reply)
 
     @patients.callback_query(F.data.startswith(CONFIRM_PREFIX))

@@ -22,6 +22,7 @@ from bot.commands import PATIENT_COMMANDS, split_command
 from bot.config import Settings
 from bot.flows.engine import DECLINED, DONE
 from bot.flows.model import Button, Choice, OutMessage, Text
+from bot.numbers import whole_number
 from bot.services.patients import ERASE_PREFIX
 from bot.services.safety import CHECK_PREFIX
 
@@ -65,10 +66,11 @@ class ConsoleChannel:
     def tap(self, line: str) -> Button | None:
         """The button a typed line means: its number, or its text without emoji."""
         wanted = line.strip()
-        if wanted.isdigit() and any(b.value == wanted for b in self.buttons):
+        number = whole_number(wanted)
+        if number is not None and any(b.value == wanted for b in self.buttons):
             return next(b for b in self.buttons if b.value == wanted)  # a score button
-        if wanted.isdigit() and 1 <= int(wanted) <= len(self.buttons):
-            return self.buttons[int(wanted) - 1]
+        if number is not None and 1 <= number <= len(self.buttons):
+            return self.buttons[number - 1]
         plain = _plain(wanted)
         return next((b for b in self.buttons if plain and _plain(b.label) == plain), None)
 

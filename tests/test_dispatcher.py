@@ -13,6 +13,7 @@ import pytest
 from bot.app import App, build_app
 from bot.clock import FrozenClock
 from bot.flows.model import OutMessage
+from bot.services.voice_answers import CONFIRM_PREFIX
 from bot.storage.models import OutboxItem
 from bot.telegram.runner import resume_after_restart
 from bot.testing.fake_telegram import FakeTelegram
@@ -560,11 +561,12 @@ async def test_refused_rows_fail_once_tell_the_practice_and_never_hold_up_an_ale
     assert len(core.errors) == 17  # refused once each, never tried again
 
 
-async def test_a_tap_reads_the_patient_once_and_commits_once(
+async def test_a_tap_reads_the_patient_twice_and_commits_once(
     harness: Harness, core: FakeTelegram, clock: FrozenClock
 ) -> None:
-    """Per update: the patient is loaded once (the update's identity map) and the answer, the
-    conversation and the update's mark go in one transaction."""
+    """Per update: the patient is read to know who writes and again under the patient's lock (the
+    update's identity map serves every other read), and the answer, the conversation and the
+    update's mark go in one transaction."""
     await setup_people(harness, clock)
     await harness.tap(PATIENT, "Ja, ik doe mee")
     await harness.say(PATIENT, "Mijn tuin en mijn kleinkinderen")
@@ -575,10 +577,10 @@ async def test_a_tap_reads_the_patient_once_and_commits_once(
     patient = await harness.app.repo.patients.by_telegram(PATIENT)
     consult = await harness.app.repo.consults.latest(patient.id)
     assert (await harness.app.repo.answers.of_consult(consult.id))[f"{DIMS[0]}.score"] == 8
-    assert sum(s.startswith("SELECT * FROM patients") for s in statements) == 1
+    assert sum(s.startswith("SELECT * FROM patients") for s in statements) == 2
     assert sum(s == "BEGIN IMMEDIATE" for s in statements) == 1
     assert sum("INTO processed_updates" in s for s in statements) == 1
-    assert len(statements) <= 14, statements
+    assert len(statements) <= 15, statements
 
 
 HUGE = "9" * 30  # more than SQLite's largest integer
@@ -599,7 +601,7 @@ async def test_odd_numbers_get_the_question_again_never_the_apology(
     after = await conversation(harness.app)
     # "7 " is a score; the others are asked again and change nothing.
     assert after["answers"] == {**before["answers"], f"{DIMS[0]}.score": 7}
-    for forged in (f"r:{HUGE}:d", f"sc:{HUGE}:yes", f"q:{HUGE}:5"):
+    for forged in (f"r:{HUGE}:d", f"sc:{HUGE}:yes", f"q:{HUGE}:5", f"{CONFIRM_PREFIX}{HUGE}:yes"):
         core.user_taps(PATIENT, core.last_question(PATIENT), data=forged)
         await harness.pump()
     await harness.say(POH, f"/plan {HUGE}")
@@ -636,12 +638,20 @@ async def test_an_old_or_forged_erase_button_erases_nothing(
         f"wis:yes:{int(asked) + 660}:{signature}",
         f"wis:yes:{asked}:{'0' * 16}",
         "wis:yes:٣:x",
+        f"wis:yes:{asked}:é",
         f"wis:yes:{'9' * 40}:{signature}",
     ):
         core.user_taps(PATIENT, question, data=forged)
         await harness.pump()
         assert core.last_to(PATIENT).text == t("erase_expired"), forged
     assert (await conversation(harness.app))["answers"]["what_matters"] == "Mijn geheime antwoord"
+    await harness.say(PATIENT, "/wis")
+    fresh = core.last_to(PATIENT)
+    asked = next(d for _, d in fresh.buttons if d.startswith("wis:yes:")).split(":")[2]
+    for forged in (f"wis:yes:{asked}:é", f"wis:yes:{asked}:{'0' * 16}"):  # a fresh moment, a wrong signature
+        core.user_taps(PATIENT, fresh, data=forged)
+        await harness.pump()
+        assert core.last_to(PATIENT).text == t("erase_expired"), forged
     await harness.say(PATIENT, "/wis")
     await harness.tap(PATIENT, "Ja, alles wissen")
     assert core.last_to(PATIENT).text == t("erase_done")

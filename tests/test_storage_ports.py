@@ -160,3 +160,34 @@ async def test_an_update_marked_in_a_rolled_back_transaction_is_marked_again(tmp
             assert await store.updates.is_processed(77)
     finally:
         await store.db.close()
+
+
+async def test_a_task_started_inside_a_transaction_or_scope_has_neither(tmp_path: Path) -> None:
+    """A task inherits context variables: its own write must wait for the transaction (not join it
+    and be rolled back with it), and it must not read or clear the starter's identity map."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    store = await _store(tmp_path)
+    now = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    try:
+        practice = await store.practices.add("Praktijk", now)
+        with pytest.raises(RuntimeError):
+            async with store.transaction():
+                await store.practices.add("rolled back", now)
+                other = asyncio.create_task(store.practices.add("its own", now))
+                await asyncio.sleep(0.05)
+                assert not other.done()  # it waits for the lock
+                raise RuntimeError("the starter's transaction fails")
+        await other
+        assert [p.name for p in await store.practices.all()] == ["Praktijk", "its own"]
+        with store.scope():
+            assert (await store.practices.get(practice)).name == "Praktijk"
+            await store.db.execute("UPDATE practices SET name = 'Nieuw' WHERE id = ?", (practice,))
+
+            async def read() -> str:
+                return (await store.practices.get(practice)).name
+
+            assert await asyncio.create_task(read()) == "Nieuw"  # not the starter's kept row
+    finally:
+        await store.db.close()

@@ -212,7 +212,7 @@ class PatientService:
             if reply is not None:
                 return reply
         async with self.locks(patient.id):
-            patient = await self.repo.patients.get(patient.id) or patient
+            patient = await self.repo.patients.get(patient.id, fresh=True) or patient
             loaded = await self._load(patient)
             if patient.status == "stopped" or loaded is None:
                 reply = self._note(patient, "stopped" if loaded else "unknown_user")
@@ -300,7 +300,7 @@ class PatientService:
     async def start_plan(self, patient: Patient, update_id: int | None = None) -> Reply:
         """The patient's own plan, after a consult (``/plan`` or the invitation after the consult)."""
         async with self.locks(patient.id):
-            patient = await self.repo.patients.get(patient.id) or patient
+            patient = await self.repo.patients.get(patient.id, fresh=True) or patient
             loaded = await self._load(patient)
             consult = await self.repo.consults.latest(patient.id)
             if consult is None or not patient.reachable:
@@ -371,7 +371,7 @@ class PatientService:
             await self.repo.patients.set_preference(patient.id, "read_aloud", on)
             return self._note(patient, "read_aloud_on" if on else "read_aloud_off")
         async with self.locks(patient.id):
-            patient = await self.repo.patients.get(patient.id) or patient
+            patient = await self.repo.patients.get(patient.id, fresh=True) or patient
             if name == "erase":
                 return self._reply(
                     patient,
@@ -430,7 +430,8 @@ class PatientService:
             return False
         age = self.clock.now().timestamp() - int(asked)
         expected = self._erase_signature(patient.id, int(asked))
-        return 0 <= age <= ERASE_VALID.total_seconds() and hmac.compare_digest(signature, expected)
+        fresh = 0 <= age <= ERASE_VALID.total_seconds()
+        return fresh and hmac.compare_digest(signature.encode(), expected.encode())
 
     async def erase(self, patient: Patient, data: str) -> Reply:
         """A tap on the erase question: ``ERASE_NO``, or a fresh signed yes. An old or forged yes

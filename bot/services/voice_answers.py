@@ -16,6 +16,7 @@ from bot.clock import Clock
 from bot.content import Catalog
 from bot.flows.engine import DONE, FlowState
 from bot.flows.model import Button, OutMessage, Text, Unsupported
+from bot.numbers import row_id
 from bot.services.patients import PatientService
 from bot.services.safety import SafetyService
 from bot.storage.models import Patient
@@ -110,11 +111,9 @@ class VoiceAnswers:
 
     async def confirm(self, patient: Patient, data: str, update_id: int | None) -> Reply:
         """The patient's answer to "Ik heb verstaan: ... Klopt dit?"."""
-        try:
-            note_id, answer = data[len(CONFIRM_PREFIX) :].split(":", 1)
-            note = await self.repo.voice_notes.get(int(note_id))
-        except ValueError:
-            note = None
+        note_id, _, answer = data[len(CONFIRM_PREFIX) :].partition(":")
+        number = row_id(note_id)
+        note = await self.repo.voice_notes.get(number) if number is not None else None
         if note is None or note["patient_id"] != patient.id or note["status"] != "pending":
             return Reply(patient.telegram_chat_id or 0, [], toast=self.catalog.t("toast.old"))
         if answer == "yes":

@@ -29,14 +29,22 @@ class _Tx:
     """The open write transaction of a task: BEGIN is sent with its first job, and writes whose
     result nobody needs (``execute_later``) wait to go with the next job (at the latest COMMIT)."""
 
-    __slots__ = ("begun", "pending")
+    __slots__ = ("begun", "owner", "pending")
 
     def __init__(self) -> None:
         self.begun = False
         self.pending: list[Statement] = []
+        # A task started inside the block inherits the context variable, not the transaction.
+        self.owner = asyncio.current_task()
 
 
 _current_tx: contextvars.ContextVar[_Tx | None] = contextvars.ContextVar("tx", default=None)
+
+
+def _active() -> _Tx | None:
+    """The open transaction of the running task (not one of the task that started this one)."""
+    tx = _current_tx.get()
+    return tx if tx is not None and tx.owner is asyncio.current_task() else None
 
 
 def _migrations() -> list[tuple[int, str, str]]:
@@ -147,7 +155,7 @@ class Database:
         """A write transaction. Re-entrant: an inner block joins the outer one. ``BEGIN IMMEDIATE``
         goes with the first statement and ``COMMIT`` is one job: every job is a hop to the writer's
         thread, and the lock is held across them."""
-        if _current_tx.get() is not None:
+        if _active() is not None:
             yield
             return
         async with self._lock:
@@ -170,7 +178,7 @@ class Database:
     def _lead(self) -> list[Statement]:
         """Inside a transaction: what this job must run before its own statement (BEGIN in the
         first job, then the deferred writes, in order)."""
-        tx = _current_tx.get()
+        tx = _active()
         if tx is None:
             return []
         lead = [] if tx.begun else [_BEGIN]
@@ -184,7 +192,7 @@ class Database:
         job (a read, a write, or COMMIT), so one answer's writes cost one hop to the writer's
         thread instead of one each; an error in it fails the transaction there. Outside a
         transaction it runs at once."""
-        tx = _current_tx.get()
+        tx = _active()
         if tx is None:
             await self.execute(sql, params)
         else:
@@ -209,7 +217,7 @@ class Database:
         held for that one job only: under load every hop to the thread waits for a turn of the
         event loop, and four hops per write (BEGIN, statement, cursor, COMMIT) made the writer the
         bottleneck of the whole bot (``python -m bot bench load``)."""
-        if _current_tx.get() is not None:
+        if _active() is not None:
             return await self.conn._execute(_run_write, self.conn, sql, params, self._lead())
         async with self._lock:
             # Autocommit: SQLite wraps the single statement in its own transaction.
@@ -224,7 +232,7 @@ class Database:
         # awaits (another task's read interleaved) would keep the reader's WAL snapshot open, and
         # later reads would miss rows committed since (a sent row read as pending).
         # Inside a transaction the writer reads, so the transaction sees its own writes.
-        if _current_tx.get() is not None:
+        if _active() is not None:
             return await self.conn._execute(_run_read, self.conn, sql, tuple(params), self._lead())
         if self.reader is None:  # in memory: the writer is the only connection
             return await self.conn._execute(_run_read, self.conn, sql, tuple(params), [])

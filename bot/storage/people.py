@@ -85,8 +85,10 @@ class PatientRepository(SqliteRepository):
 
     # Reads go through the update's identity map (``bot.storage.identity``): one read of the patient
     # per update. Every write below forgets what the map holds.
-    async def get(self, patient_id: int) -> Patient | None:
-        found, patient = identity.lookup(("patient", patient_id))
+    async def get(self, patient_id: int, *, fresh: bool = False) -> Patient | None:
+        """``fresh``: read SQLite even inside a scope (after waiting for the patient's lock, where
+        another task may have changed the row); the map keeps what it read."""
+        found, patient = (False, None) if fresh else identity.lookup(("patient", patient_id))
         if not found:
             row = await self.db.fetchone("SELECT * FROM patients WHERE id = ?", (patient_id,))
             patient = self._remember(_patient(row) if row else None, ("patient", patient_id))

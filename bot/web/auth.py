@@ -172,7 +172,11 @@ class WebAuth:
         code = code.strip().replace(" ", "")
         for offset in (0, -1, 1):  # one step of clock drift either way
             step = int(now.timestamp()) // totp.interval + offset
-            if code.isdigit() and secrets.compare_digest(totp.at(step * totp.interval), code):
+            if (
+                code.isascii()
+                and code.isdigit()
+                and secrets.compare_digest(totp.at(step * totp.interval), code)
+            ):
                 if not await self.repo.use_totp_step(row["id"], step):
                     return False  # this code was used already
                 await self.repo.set_totp(row["id"], row["totp_secret"], True)

@@ -433,7 +433,7 @@ async def bench_load(settings: Settings, patients: int, latency_ms: float, round
     import tempfile
 
     folder = Path(tempfile.mkdtemp(prefix="voorgesprek-load-"))
-    runs: dict[str, list[tuple[float, list[float]]]] = {"bare aiogram": [], "voorgesprek": []}
+    runs: dict[str, list[tuple[float, list[float], int]]] = {"bare aiogram": [], "voorgesprek": []}
     ratios: list[float] = []
     for number in range(rounds):
         for name in runs:
@@ -446,13 +446,13 @@ async def bench_load(settings: Settings, patients: int, latency_ms: float, round
         f"{LOAD_STEPS} answers each, {rounds} rounds (median)"
     ]
     for name, results in runs.items():
-        rate = statistics.median(r for r, _ in results)
-        p50 = statistics.median(_percentile(w, 0.5) for _, w in results)
-        p95 = statistics.median(_percentile(w, 0.95) for _, w in results)
+        rate = statistics.median(r for r, _, _ in results)
+        p50 = statistics.median(_percentile(w, 0.5) for _, w, _ in results)
+        p95 = statistics.median(_percentile(w, 0.95) for _, w, _ in results)
         lines.append(
             f"{name:>13}: {rate:6.1f} answers/s; wait for the next message p50 {p50:.2f} s, p95 {p95:.2f} s"
         )
-    p95s = [_percentile(w, 0.95) for _, w in runs["voorgesprek"]]
+    p95s = [_percentile(w, 0.95) for _, w, _ in runs["voorgesprek"]]
     lines.append(
         "per round: ratio "
         + ", ".join(f"{r:.2f}" for r in ratios)
@@ -475,9 +475,9 @@ async def _load_side(
     *,
     strangers: int = 0,
     limits: bool = False,
-    seen: dict[str, int] | None = None,
-) -> tuple[float, list[float]]:
-    """One run of one bot (its own process, fake Bot API and database): (answers/s, waits).
+) -> tuple[float, list[float], int]:
+    """One run of one bot (its own process, fake Bot API and database): (answers/s, waits,
+    replies the stranger got).
     ``strangers``: messages one uninvited user sends at the start, all at once; ``limits``: the
     fake answers 429 above Telegram's rates (30 msg/s, one per second per chat)."""
     import os
@@ -518,11 +518,10 @@ async def _load_side(
     for n in range(strangers):
         core.user_sends(STRANGER, f"hallo, is dit de bot van de praktijk? ({n})")
     try:
-        result = await _load_run(core, firsts, LOAD_STEPS)
-        if seen is not None:
+        rate, waits = await _load_run(core, firsts, LOAD_STEPS)
+        if strangers:
             await asyncio.sleep(1.0)  # replies to the stranger still on their way
-            seen["stranger_replies"] = len(core.to_chat(STRANGER))
-        return result
+        return rate, waits, len(core.to_chat(STRANGER))
     finally:
         if process.proc is not None and process.proc.returncode is None:
             await process.stop()
@@ -537,25 +536,16 @@ async def bench_flood(settings: Settings, patients: int, latency_ms: float, mess
 
     folder = Path(tempfile.mkdtemp(prefix="voorgesprek-flood-"))
     results = {}
-    stranger_replies = 0
     for label, count in (("no stranger", 0), (f"{messages} stranger messages", messages)):
-        seen: dict[str, int] = {}
         results[label] = await _load_side(
-            settings,
-            "voorgesprek",
-            folder / label.split()[0],
-            patients,
-            latency_ms,
-            strangers=count,
-            limits=True,
-            seen=seen,
+            settings, "voorgesprek", folder / str(count), patients, latency_ms, strangers=count, limits=True
         )
-        stranger_replies = seen.get("stranger_replies", 0)
+    stranger_replies = results[f"{messages} stranger messages"][2]
     lines = [
         f"{patients} patients answering, {latency_ms:.0f} ms per Bot API call, Telegram's rate limits on; "
         f"an uninvited user sends {messages} messages at once"
     ]
-    for label, (_, waits) in results.items():
+    for label, (_, waits, _) in results.items():
         lines.append(
             f"{label:>22}: patient wait p50 {_percentile(waits, 0.5):.2f} s, "
             f"p95 {_percentile(waits, 0.95):.2f} s, max {max(waits):.2f} s"

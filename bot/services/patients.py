@@ -35,6 +35,7 @@ from bot.flows.model import (
     Unsupported,
 )
 from bot.nlp.safety import SafetyResult
+from bot.numbers import whole_number
 from bot.services.locks import KeyedLocks
 from bot.services.plans import ActionView, PlanService, describe_schedule
 from bot.services.reminders import ReminderService
@@ -425,11 +426,12 @@ class PatientService:
 
     def _erase_fresh(self, patient: Patient, data: str) -> bool:
         """A "yes" this process gave this patient less than ``ERASE_VALID`` ago."""
-        asked, _, signature = data.removeprefix(ERASE_YES).partition(":")
-        if not asked.isascii() or not asked.isdigit() or len(asked) > 12:
+        word, _, signature = data.removeprefix(ERASE_YES).partition(":")
+        asked = whole_number(word)
+        if asked is None:
             return False
-        age = self.clock.now().timestamp() - int(asked)
-        expected = self._erase_signature(patient.id, int(asked))
+        age = self.clock.now().timestamp() - asked
+        expected = self._erase_signature(patient.id, asked)
         fresh = 0 <= age <= ERASE_VALID.total_seconds()
         return fresh and hmac.compare_digest(signature.encode(), expected.encode())
 

@@ -83,6 +83,37 @@ def test_broken_flow_definitions_are_refused(catalog: Catalog) -> None:
         expand_steps(catalog, {"id": "x", "steps": [{"id": "a", "type": "text", "when": "a ~ b"}]})
 
 
+@pytest.mark.parametrize(
+    ("step", "named"),
+    [
+        ({"id": "a", "type": "scale", "mni": 3}, "step 'a', field 'mni': Extra inputs"),
+        ({"id": "a", "type": "text", "optional": "misschien"}, "step 'a', field 'optional'"),
+        ({"id": "a", "type": "pick"}, "step 'a', field 'options': Field required"),
+        ({"id": "a", "type": "schaal"}, "step 'a', Input tag 'schaal'"),
+        ({"id": "a", "type": "priorities", "max": 0}, "step 'a', field 'max'"),
+        (
+            {"for_each": "dimension", "steps": [{"id": "b", "type": "yesno", "prompt": 3}]},
+            "step 'b', field 'prompt'",
+        ),
+    ],
+)
+def test_a_bad_flow_file_names_the_file_the_step_and_the_field(
+    catalog: Catalog, step: dict[str, object], named: str
+) -> None:
+    flow = {"id": "x", "steps": [step, {"id": "e", "type": "end"}]}
+    with pytest.raises(ContentError) as caught:
+        expand_steps(catalog, flow, "content/nl/x.yaml")
+    assert str(caught.value).startswith("content/nl/x.yaml: ") and named in str(caught.value)
+
+
+def test_every_step_type_in_the_flows_is_registered_once(catalog: Catalog) -> None:
+    from bot.flows.steps import STEP_CLASSES, STEP_TYPES
+
+    assert len(STEP_TYPES) == len(STEP_CLASSES) == 11
+    used = {s.type for flow in ("intake", "plan") for s in expand_steps(catalog, catalog.flow(flow))}
+    assert used == STEP_TYPES
+
+
 def test_keys_used_in_code_exist(catalog: Catalog) -> None:
     used: set[str] = set()
     for path in [*ROOT.joinpath("bot").rglob("*.py"), *ROOT.joinpath("scheduler").rglob("*.py")]:

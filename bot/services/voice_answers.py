@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from bot.channels import Reply
 from bot.clock import Clock
 from bot.content import Catalog
-from bot.flows.engine import DONE, FlowState
+from bot.flows.engine import FlowState
 from bot.flows.model import Button, OutMessage, Text, Unsupported
 from bot.numbers import row_id
 from bot.services.patients import PatientService
@@ -60,10 +60,7 @@ class VoiceAnswers:
         conv = await self.repo.conversations.get(patient.id)
         if conv is None or conv.paused:
             return False
-        state = FlowState.from_dict(conv.state)
-        if state.hold or state.step == DONE or state.step not in self.patients.engine_of(conv).step_types:
-            return False
-        return self.patients.engine_of(conv).step_types[state.step] == "text"
+        return self.patients.engine_of(conv).takes_free_text(FlowState.from_dict(conv.state))
 
     async def receive(
         self, patient: Patient, duration: int, fetch: Callable[[], Awaitable[bytes]], update_id: int | None

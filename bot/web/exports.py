@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.content import Catalog
 from bot.flows.engine import FlowEngine, Step
+from bot.flows.steps import ScaleStep
 from bot.services.agenda import AgendaView
 from bot.services.plans import GoalView, describe_schedule
 
@@ -60,10 +61,10 @@ def _items(engine: FlowEngine) -> list[tuple[Step, dict[str, Any]]]:
             ]
         if step.type == "priorities":
             item["repeats"] = True
-        if step.type == "scale":
+        if isinstance(step.spec, ScaleStep):
             item["extension"] = [
-                {"url": "http://hl7.org/fhir/StructureDefinition/minValue", "valueInteger": step.minimum},
-                {"url": "http://hl7.org/fhir/StructureDefinition/maxValue", "valueInteger": step.maximum},
+                {"url": "http://hl7.org/fhir/StructureDefinition/minValue", "valueInteger": step.spec.min},
+                {"url": "http://hl7.org/fhir/StructureDefinition/maxValue", "valueInteger": step.spec.max},
             ]
         out.append((step, item))
     return out

@@ -233,30 +233,25 @@ async def cmd_consults(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _schedule(args: argparse.Namespace, settings: Settings) -> Any:
-    from datetime import date, time
-
     from bot.content import Catalog
-    from scheduler.schedules import Schedule
+    from bot.services.schedule_input import ScheduleError, read_schedule
 
+    catalog = Catalog(settings.content_dir)
+    now = datetime.now(settings.zone)
     try:
-        at = time.fromisoformat(args.at)
-        start = date.fromisoformat(args.start) if args.start else datetime.now(settings.zone).date()
-        end = date.fromisoformat(args.until) if args.until else None
-    except ValueError as exc:
-        raise SystemExit(f"invalid time or date: {exc}") from exc
-    names = [d[:2] for d in Catalog(settings.content_dir).raw("weekdays")]
-    try:
-        days = (
-            frozenset(names.index(d.strip()[:2].lower()) for d in args.days.split(","))
-            if args.days
-            else frozenset()
+        return read_schedule(
+            args.schedule,
+            args.at,
+            today=now.date(),
+            now=now.time(),
+            weekday_names=catalog.raw("weekdays"),
+            days=(args.days or "").split(","),
+            start=args.start,
+            until=args.until,
+            every=str(args.every),
         )
-    except ValueError as exc:
-        raise SystemExit(f"--days: use {','.join(names)}") from exc
-    try:
-        return Schedule(args.schedule, at, start, end, days, args.every)
-    except ValueError as exc:
-        raise SystemExit(f"invalid schedule: {exc}") from exc
+    except ScheduleError as exc:
+        raise SystemExit(catalog.t(exc.key)) from None
 
 
 async def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:

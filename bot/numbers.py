@@ -23,3 +23,17 @@ def row_id(text: str) -> int | None:
     be one (not a number, zero or less, beyond what SQLite stores)."""
     number = whole_number(text.strip().removeprefix("#"))
     return number if number is not None and 0 < number <= MAX_ROW_ID else None
+
+
+_TIME = re.compile(r"([0-9]{1,2})(?:[:.]([0-9]{2}))?(?: ?uur)?")
+
+
+def parse_time(text: str) -> str | None:
+    """``8``, ``8 uur``, ``8:30``, ``08.30`` -> ``08:30``; None when it is not a time of day."""
+    match = _TIME.fullmatch(" ".join(text.casefold().strip().strip(".!?,").split()))
+    if not match:
+        return None
+    hour, minute = int(match[1]), int(match[2] or 0)
+    if hour > 23 or minute > 59:
+        return None
+    return f"{hour:02d}:{minute:02d}"

@@ -10,6 +10,7 @@ import pytest
 
 from bot.app import App
 from bot.clock import FrozenClock
+from bot.content import Catalog
 from bot.services.plans import PlanError
 from scheduler.schedules import Schedule
 from tests.conftest import make_practice, next_week_consult, run_cli
@@ -136,7 +137,7 @@ async def test_plan_cli(tmp_path: Path) -> None:
     code, _, err = await run(
         "plan", "action", "--goal", "1", "--what", "x", "--schedule", "weekdays", "--days", "xx"
     )
-    assert code != 0 and "--days: use ma,di,wo,do,vr,za,zo" in err
+    assert code != 0 and Catalog().t("bad.schedule_days") in err
     code, _, err = await run("plan", "goal", "--patient", "7", "--text", "x")
     assert code == 1 and "no patient with id 7" in err
 

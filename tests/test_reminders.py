@@ -442,6 +442,14 @@ async def test_poh_reads_and_changes_the_plan_in_telegram(
     for bad in (*bad_commands, "/doel 999 Iets", "/stopactie x", "/plan"):
         await harness.say(POH, bad)
         assert "Typ /" in core.last_to(POH).text
+    # A time or days the reader cannot use: what is wrong first, then how the command goes.
+    for bad, reason in (
+        (f"/actie {goal} 25:00 dagelijks Iets", "bad.schedule_time"),
+        (f"/actie {goal} 08:00 ma,xx Iets", "bad.schedule_days"),
+        (f"/actie {goal} 8:3٣ dagelijks Iets", "bad.schedule_time"),
+    ):
+        await harness.say(POH, bad)
+        assert core.last_to(POH).text.startswith(harness.app.catalog.t(reason)), bad
     await harness.say(POH, f"/stopactie {action}")
     assert "gestopt" in core.last_to(POH).text
     await harness.say(POH, f"/planmaken {consult}")

@@ -44,7 +44,6 @@ from bot.flows.steps import (
     PrioritiesStep,
     SettingStep,
     StepSpec,
-    normalise,
 )
 from bot.nlp.items import split_items
 
@@ -193,20 +192,6 @@ def _applies(engine: FlowEngine, step: Step, answers: dict[str, Any], ctx: FlowC
     match = ANSWER_IS.fullmatch(step.when)
     assert match is not None
     return (str(answers.get(match[1])) == match[3]) == (match[2] == "==")
-
-
-TIME_TEXT = re.compile(r"(\d{1,2})(?:[:.](\d{2}))?(?: ?uur)?")
-
-
-def parse_time(text: str) -> str | None:
-    """``8``, ``8 uur``, ``8:30``, ``08.30`` -> ``08:30``; None when it is not a time of day."""
-    match = TIME_TEXT.fullmatch(normalise(text))
-    if not match:
-        return None
-    hour, minute = int(match[1]), int(match[2] or 0)
-    if hour > 23 or minute > 59:
-        return None
-    return f"{hour:02d}:{minute:02d}"
 
 
 class FlowEngine:

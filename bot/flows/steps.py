@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from bot.flows.model import Button, RecordConsent, Result, SaveAnswer, SetPreference
-from bot.numbers import whole_number
+from bot.numbers import parse_time, whole_number
 
 if TYPE_CHECKING:
     from bot.flows.engine import FlowContext, FlowEngine, FlowState, Step
@@ -353,8 +353,6 @@ class TimeStep(PickStep):
     def on_text(
         self, engine: FlowEngine, step: Step, state: FlowState, text: str, ctx: FlowContext
     ) -> Result:
-        from bot.flows.engine import parse_time
-
         value = self.typed(engine, step, text) or parse_time(text)
         if value is None:
             return engine.reask(state, ctx, "bad.time")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time
 
 from bot.channels import Reply
 from bot.clock import Clock
@@ -12,9 +12,9 @@ from bot.flows.model import Button, OutMessage
 from bot.numbers import row_id
 from bot.services.agenda import AgendaService
 from bot.services.plans import PlanError, PlanService, describe_schedule
+from bot.services.schedule_input import ScheduleError, read_schedule
 from bot.storage.models import Clinician, Consult, OutboxItem, Patient
 from bot.storage.ports import UnitOfWork
-from scheduler.schedules import Schedule
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,9 @@ class ClinicianService:
             if name == "invite_plan":
                 return await self._invite_plan(clinician, consult, patient)
             return await self._show_plan(clinician, consult, patient)
+        except ScheduleError as exc:  # the time or the days: say which, then how the command goes
+            texts = [self.catalog.t(exc.key), self.catalog.t(f"clinician.plan.usage_{name}")]
+            return Reply(clinician.telegram_chat_id or 0, [OutMessage("\n".join(texts))])
         except (PlanError, ValueError, LookupError):  # LookupError: a missing word or unknown +meting
             return self._note(clinician, f"clinician.plan.usage_{name}")
 
@@ -165,8 +168,15 @@ class ClinicianService:
             names = {str(v): k for k, v in self.catalog.raw("measure.names").items()}
             measurement = names[rest.pop(0)[1:].casefold()]
         what = " ".join(rest)
-        today = self.clock.now().astimezone(self.agenda.zone).date()
-        schedule = self._schedule(days, time.fromisoformat(at), today)
+        now = self.clock.now().astimezone(self.agenda.zone)
+        schedule = read_schedule(
+            days,
+            at,
+            today=now.date(),
+            now=now.time(),
+            weekday_names=self.catalog.raw("weekdays"),
+            words={w: kind for kind, ws in self.catalog.raw("schedule_words").items() for w in ws},
+        )
         action = await self.plans.add_action(goal, what, schedule, f"clinician:{clinician.id}", measurement)
         log.info("clinician %s added action %s", clinician.id, action)
         return self._note(
@@ -174,18 +184,6 @@ class ClinicianService:
             "clinician.plan.action_added",
             action=action,
             when=describe_schedule(self.catalog, schedule),
-        )
-
-    def _schedule(self, days: str, at: time, today: date) -> Schedule:
-        word = days.casefold()
-        if word == "dagelijks":
-            return Schedule("daily", at, today)
-        if word == "eenmalig":
-            local_now = self.clock.now().astimezone(self.agenda.zone).time()
-            return Schedule("once", at, today if at > local_now else today + timedelta(days=1))
-        names = [d[:2] for d in self.catalog.raw("weekdays")]
-        return Schedule(
-            "weekdays", at, today, weekdays=frozenset(names.index(d[:2]) for d in word.split(","))
         )
 
     async def _end_action(self, clinician: Clinician, word: str) -> None:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import Clock, from_iso
 from bot.content import Catalog
+from bot.services.schedule_input import read_schedule
 from bot.storage.ports import UnitOfWork
 from scheduler.schedules import QuietHours, Schedule, next_due, respect_quiet, to_utc
 
@@ -29,18 +30,18 @@ REVIEW_AT = time(18, 30)  # the weekly look back arrives at this local time
 
 def schedule_from_answers(answers: dict[str, Any], today: date, now_local: time) -> Schedule:
     """The schedule a patient chose in the plan flow (``content/nl/plan.yaml``)."""
-    at = time.fromisoformat(str(answers["time"]))
-    often = answers["often"]
-    if often == "once":
-        start = today if at > now_local else today + timedelta(days=1)
-        return Schedule("once", at, start)
-    days = DURATIONS.get(str(answers.get("until") or "open"))
-    end = today + timedelta(days=days - 1) if days else None
-    if often == "weekdays":
-        return Schedule("weekdays", at, today, end, frozenset(int(d) for d in answers.get("days") or []))
-    if often == "every_2_days":
-        return Schedule("every_n_days", at, today, end, every_days=2)
-    return Schedule("daily", at, today, end)
+    often = str(answers["often"])
+    kind, every = ("every_n_days", "2") if often == "every_2_days" else (often, None)
+    return read_schedule(
+        kind,
+        str(answers["time"]),
+        today=today,
+        now=now_local,
+        weekday_names=(),
+        days=[str(d) for d in answers.get("days") or []],
+        every=every,
+        lasting_days=DURATIONS.get(str(answers.get("until") or "open")),
+    )
 
 
 # A goal or action is said back to the patient and sent in reminders: one or two short sentences.

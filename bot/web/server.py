@@ -26,6 +26,7 @@ from bot.services.invites import InviteError
 from bot.services.measurements import MeasurementError, show
 from bot.services.measurements import parse as parse_measurement
 from bot.services.plans import MEASUREMENTS, PlanError, describe_schedule
+from bot.services.schedule_input import read_schedule
 from bot.services.social_map import SocialMap
 from bot.storage.models import Consult
 from bot.web import exports
@@ -382,13 +383,18 @@ class WebApp:
         raise web.HTTPSeeOther(f"/consult/{consult.id}#plan")
 
     def _schedule(self, form: Any) -> Schedule:
-        kind = str(form.get("schedule", "daily"))
-        at = time.fromisoformat(str(form.get("at", "09:00")))
-        start = date.fromisoformat(str(form["start"])) if form.get("start") else self.app.clock.now().date()
-        end = date.fromisoformat(str(form["until"])) if form.get("until") else None
-        days = frozenset(int(d) for d in form.getall("days", [])) if kind == "weekdays" else frozenset()
-        every = int(str(form.get("every") or 1)) if kind == "every_n_days" else 1
-        return Schedule(kind, at, start, end, days, every)
+        now = self.app.clock.now().astimezone(self.app.settings.zone)
+        return read_schedule(
+            str(form.get("schedule", "daily")),
+            str(form.get("at", "09:00")),
+            today=now.date(),
+            now=now.time(),
+            weekday_names=self.catalog.raw("weekdays"),
+            days=[str(d) for d in form.getall("days", [])],
+            start=str(form.get("start") or "") or None,
+            until=str(form.get("until") or "") or None,
+            every=str(form.get("every") or "1"),
+        )
 
     async def end_action(self, request: web.Request) -> web.StreamResponse:
         consult = await self._consult(request)

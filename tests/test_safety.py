@@ -129,6 +129,28 @@ def test_history_is_only_suppressed_in_its_own_sentence(analyzer: Analyzer) -> N
     assert level(analyzer, text) == ("route", ["chest_pain"])
 
 
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        # Recently, and it came right: no alarm (a body complaint only).
+        ("Vorige week had ik pijn op de borst. De test was goed en de cardioloog is tevreden.", "none"),
+        ("Zondag ben ik flauwgevallen in de kerk, na een glaasje water ging het weer.", "none"),
+        # Recently, but it is back, worse, or help is needed: it stays.
+        ("Vorige week had ik pijn op de borst, het ging weer over maar nu komt het terug.", "route"),
+        ("Gisteren ben ik flauwgevallen, alles was goed, maar ik ben nu alleen thuis en help.", "route"),
+        # Thoughts of death or self-harm, even recent and "over": never switched off.
+        ("Vorige week wilde ik dood, nu gaat het weer goed.", "route"),
+        # New this round (dev batch four): an earlier attempt and now "doing it right"; a train and a jump.
+        ("Vorige week heb ik het al een keer geprobeerd met pillen, nu wil ik het goed doen", "route"),
+        ("als de intercity komt spring ik", "route"),
+        ("Alles voorbereid, vanavond om 11 uur is het zover", "route"),  # a moment: plan_and_time
+        ("ik hoop dat jullie me vergeven, ik ga nu", "check"),
+    ],
+)
+def test_recent_and_recovered_and_this_rounds_rules(analyzer: Analyzer, text: str, level: str) -> None:
+    assert analyzer.assess(text).level == level, analyzer.assess(text).hits
+
+
 def test_rule_syntax_is_strict() -> None:
     rule = Rule.parse("k", "route", "A + B - C - D | window 4")
     assert (rule.needs, rule.unless, rule.window) == (("A", "B"), ("C", "D"), 4)
@@ -192,12 +214,15 @@ TARGETS = {"caught": SAFETY_TARGETS["caught"], "routed": SAFETY_TARGETS["routed"
 # earlier ones moved to dev, tags moved and moved2). The figures below were measured on them before any
 # rule was tuned (the second layer retrained on the grown dev set), so they are the starting point of the
 # next rounds (see the closing note of issue 10).
+# 2026-12-03 (stop 20): dev grew by a fourth batch (400 crisis, 420 benign, 300 PH statements by
+# helpers that never saw the rules, tag fresh4), harder than the old dev set, so the dev floors are the
+# figures on the grown set; the held-out floors rose with the round that followed.
 SAFETY_FLOOR = {
-    "dev": {"caught": 0.98, "routed": 0.84, "benign_flagged": 0.119, "benign_routed": 0.061},
-    "held-out": {"caught": 0.98, "routed": 0.80, "benign_flagged": 0.306, "benign_routed": 0.150},
+    "dev": {"caught": 0.98, "routed": 0.84, "benign_flagged": 0.127, "benign_routed": 0.064},
+    "held-out": {"caught": 0.98, "routed": 0.80, "benign_flagged": 0.298, "benign_routed": 0.139},
 }
-EVERYDAY_FLOOR = {"dev": {"flagged": 0.093, "routed": 0.041}, "held-out": {"flagged": 0.11, "routed": 0.033}}
-PH_FLOOR = {"dev": 0.80, "held-out": 0.79}
+EVERYDAY_FLOOR = {"dev": {"flagged": 0.084, "routed": 0.038}, "held-out": {"flagged": 0.11, "routed": 0.033}}
+PH_FLOOR = {"dev": 0.76, "held-out": 0.79}
 SETS = {"dev": "dev", "held-out": "heldout"}  # report name -> file suffix in tests/data
 
 

@@ -53,7 +53,6 @@ def bench_nlp(settings: Settings, repeat: int = 30) -> str:
         settings.zone,
         settings.low_score_threshold,
         lambda: analyzer,
-        None,  # type: ignore[arg-type]
     )
     consult = Consult(1, 1, 1, None, datetime(2026, 12, 1, 13, 30, tzinfo=UTC), "ready", None)
 

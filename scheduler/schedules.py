@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 KINDS = ("once", "daily", "weekdays", "every_n_days")
@@ -73,8 +74,8 @@ class Schedule:
             at=time.fromisoformat(str(data["at"])),
             start=date.fromisoformat(str(data["start"])),
             end=date.fromisoformat(str(end)) if end else None,
-            weekdays=frozenset(int(d) for d in data.get("weekdays") or []),  # type: ignore[union-attr]
-            every_days=int(data.get("every_days") or 1),  # type: ignore[call-overload]
+            weekdays=frozenset(int(d) for d in cast("list[int]", data.get("weekdays") or [])),
+            every_days=int(cast("int", data.get("every_days") or 1)),
         )
 
     def on(self, day: date) -> bool:

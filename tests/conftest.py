@@ -20,6 +20,58 @@ from bot.telegram.handlers import Responder
 from bot.telegram.runner import build_dispatcher
 from bot.testing.fake_telegram import FakeBotAPIServer, FakeSession, FakeTelegram
 
+# Test layers (see CONTRIBUTING.md). Everything runs by default and in CI; the fast layer is
+# ``python3 -m pytest -m "not slow"``. A file of bot processes, browsers, real audio or whole-set
+# evaluations goes in here.
+SLOW_FILES: dict[str, tuple[str, ...]] = {
+    "test_e2e.py": ("e2e", "slow"),
+    "test_e2e_reminders.py": ("e2e", "slow"),
+    "test_e2e_voice.py": ("e2e", "slow"),
+    "test_browser.py": ("browser", "slow"),
+    "test_safety_metamorphic.py": ("slow",),
+    "test_voice.py": ("slow",),  # real espeak-ng and opusenc
+}
+# Single slow tests inside otherwise fast files: whole-set evaluations, the CLI in its own process,
+# deliberate waits.
+SLOW_TESTS = frozenset(
+    {
+        "test_plan_cli",
+        "test_clinician_add_and_the_web_command",
+        "test_demo_with_answers_file_prints_the_agenda",
+        "test_demo_stops_early_with_exit_code_2",
+        "test_cli_analyze_adds_the_safety_tier",
+        "test_cli_analyze_writes_json_lines",
+        "test_lint_content_command",
+        "test_sets_are_big_enough_and_apart",
+        "test_the_model_is_trained_on_the_current_dev_set_and_never_on_held_out",
+        "test_long_agenda_is_split_under_the_limit",
+        "test_many_failures_from_one_address_are_slowed_down",
+        "test_safety_figures_on_dev_and_held_out",
+        "test_positive_health_tagging_on_dev_and_held_out",
+        "test_cli_evaluate_prints_dev_and_held_out_per_kind",
+        "test_everyday_statements_are_left_alone",
+        "test_cli_train_refuses_the_held_out_set",
+        "test_training_picks_its_threshold_on_the_items_it_gets",
+    }
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, about in (
+        ("e2e", "the real bot process against the fake Bot API over HTTP"),
+        ("browser", "real headless Chromium"),
+        ("slow", "left out of the fast layer (-m 'not slow')"),
+    ):
+        config.addinivalue_line("markers", f"{name}: {about}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for marker in SLOW_FILES.get(item.path.name, ()):
+            item.add_marker(marker)
+        if getattr(item, "originalname", item.name) in SLOW_TESTS:
+            item.add_marker("slow")
+
 
 def next_week_consult() -> str:
     """A consult moment a week from now, as the CLI takes it: tests that show upcoming consults must

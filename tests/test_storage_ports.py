@@ -31,8 +31,14 @@ def _public_methods(cls: type) -> dict[str, inspect.Signature]:
 
 
 def _aggregates() -> dict[str, type]:
-    hints = typing.get_type_hints(ports.UnitOfWork)
-    return {name: hint for name, hint in hints.items() if isinstance(hint, type)}
+    """The unit of work's repositories: its read-only properties and the Protocol each returns."""
+    found = {}
+    for name, member in vars(ports.UnitOfWork).items():
+        if isinstance(member, property) and member.fget is not None:
+            hint = typing.get_type_hints(member.fget, vars(ports)).get("return")
+            if isinstance(hint, type):
+                found[name] = hint
+    return found
 
 
 async def _store(tmp_path: Path) -> SqliteStore:

@@ -326,7 +326,7 @@ class FlowEngine:
         labels = {o.value: o.label for o in self.options(step)}
         value = answers.get(step_id)
         if isinstance(value, list):
-            return ", ".join(labels.get(v, v) for v in value)
+            return ", ".join(labels.get(str(v), str(v)) for v in value)
         return labels.get(str(value), str(value))
 
     # -- what step types use --------------------------------------------------------

@@ -165,7 +165,8 @@ class SettingStep(_YesNo):
         ctx: FlowContext,
         choice: str | None,
     ) -> Result:
-        new_ctx = replace(ctx, **{self.setting: yes})
+        changes: dict[str, Any] = {self.setting: yes}
+        new_ctx = replace(ctx, **changes)
         effects = [SetPreference(self.setting, yes)]
         return engine.advance(state, dict(state.answers), list(effects), new_ctx, choice=choice)
 

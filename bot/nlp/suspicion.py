@@ -129,11 +129,12 @@ def _fit(items: Sequence[tuple[set[str], list[str]]], threshold: float = 0.0) ->
     for fs, kinds in items:
         for k in kinds:
             per_kind.setdefault(k, []).append(fs)
-    kinds, kind_priors = {}, {}
+    kind_weights: dict[str, dict[str, float]] = {}
+    kind_priors: dict[str, float] = {}
     for k, docs in per_kind.items():
         others = [fs for fs, ks in items if ks and k not in ks]
-        kind_priors[k], kinds[k] = _log_odds(docs, others)
-    return SuspicionModel(prior, weights, kinds, kind_priors, threshold)
+        kind_priors[k], kind_weights[k] = _log_odds(docs, others)
+    return SuspicionModel(prior, weights, kind_weights, kind_priors, threshold)
 
 
 def train(items: Iterable[dict[str, Any]], expected: Any, trained_on: str = "") -> SuspicionModel:

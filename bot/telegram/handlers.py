@@ -28,7 +28,7 @@ from bot.telegram.channel import QUESTION_PREFIX, TelegramChannel
 
 log = logging.getLogger(__name__)
 
-UNREADABLE_KINDS = {ContentType.VOICE: "voice"}
+UNREADABLE_KINDS: dict[str, str] = {ContentType.VOICE: "voice"}
 
 
 class Responder:

@@ -22,8 +22,9 @@ def _user_and_chat(update: Update) -> tuple[int | None, int | None]:
     event = update.event
     user = getattr(event, "from_user", None)
     chat = getattr(event, "chat", None)
-    if chat is None and getattr(event, "message", None) is not None:
-        chat = event.message.chat  # a callback query
+    message = getattr(event, "message", None)  # a callback query carries the message it came from
+    if chat is None and message is not None:
+        chat = message.chat
     return (user.id if user else None), (chat.id if chat else None)
 
 

@@ -540,9 +540,9 @@ class FakeBotAPIServer:
             files = {k: v.file.read() for k, v in form.items() if isinstance(v, web.FileField)}
             for key, value in list(params.items()):
                 if value.startswith("attach://") and value[9:] in files:
-                    params[key] = files[value[9:]]  # type: ignore[assignment]
+                    params[key] = files[value[9:]]
             for key, content in files.items():
-                params.setdefault(key, content)  # type: ignore[arg-type]
+                params.setdefault(key, content)
         params.update({k: v for k, v in request.query.items() if k not in params})
         try:
             result = await self.core.call(request.match_info["method"], params)

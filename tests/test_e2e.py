@@ -219,6 +219,16 @@ async def test_cli_help_and_errors(tmp_path: Path) -> None:
     assert code != 0 and "BOT_TOKEN is not set" in err
 
 
+async def test_the_quick_benchmarks_run_and_print_their_figures(tmp_path: Path) -> None:
+    """A benchmark that crashes is found here, not by the next person who needs its figures (no
+    timing is asserted: the figures are for the closing notes)."""
+    env = {**os.environ, "DATABASE_PATH": str(tmp_path / "bench.sqlite3")}
+    code, out, err = await run_cli("bench", "nlp", "--repeat", "2", cwd=tmp_path, env=env)
+    assert code == 0 and "ratio:" in out and "x (target <= 20x)" in out, err
+    code, out, err = await run_cli("bench", "due", "--repeat", "2", cwd=tmp_path, env=env)
+    assert code == 0 and out.strip(), err
+
+
 @asynccontextmanager
 async def consenting_patient(
     tmp_path: Path, fake: tuple[FakeTelegram, FakeBotAPIServer]

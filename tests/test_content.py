@@ -91,6 +91,7 @@ def test_broken_flow_definitions_are_refused(catalog: Catalog) -> None:
         ({"id": "a", "type": "pick"}, "step 'a', field 'options': Field required"),
         ({"id": "a", "type": "schaal"}, "step 'a', Input tag 'schaal'"),
         ({"id": "a", "type": "priorities", "max": 0}, "step 'a', field 'max'"),
+        ({"id": "a", "type": "text", "when": "unset"}, "step 'a': 'when: unset' is for setting steps"),
         (
             {"for_each": "dimension", "steps": [{"id": "b", "type": "yesno", "prompt": 3}]},
             "step 'b', field 'prompt'",

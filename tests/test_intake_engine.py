@@ -114,8 +114,11 @@ def test_full_intake_with_low_scores_and_priorities(engine: FlowEngine) -> None:
     d.tap("w:1")
     assert d.result.messages[0].edit and d.state.draft == ["w:1"]
     d.tap("d:meedoen")
+    seq = d.state.seq
     r = d.tap("t:pijn")  # the third choice completes the step
     assert d.state.step == DONE
+    again = d.send(Choice(seq, "t:pijn"))  # that last tap twice: quiet, nothing sent again
+    assert again.messages == [] and again.toast == engine.catalog.t("toast.already")
     assert Completed() in r.effects
     saved = {e.key: e.value for e in r.effects if isinstance(e, SaveAnswer)}
     assert [p["label"] for p in saved["priorities"]] == ["de nieuwe pillen", "🤝 Meedoen", "🤕 Pijn"]

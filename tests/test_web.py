@@ -4,6 +4,7 @@ validated), the plan editor, session expiry, security headers and the append-onl
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import sqlite3
@@ -271,6 +272,20 @@ async def test_plan_editor_and_fhir_plan(app: App, clock: FrozenClock, client: T
     bad = [("csrf", csrf), ("goal", str(goal)), ("what", "x"), ("schedule", "weekdays"), ("at", "10:30")]
     response = await client.post(f"/consult/{consult}/plan/action", data=bad, allow_redirects=False)
     assert "probleem=actie" in response.headers["Location"]  # weekdays without a day: refused kindly
+    assert "reden=schedule_days" in response.headers["Location"]
+    page = await (await client.get(response.headers["Location"])).text()
+    assert html.escape(app.catalog.t("bad.schedule_days"), quote=False) in page  # what to change
+    late = [
+        *bad[:-2],
+        ("schedule", "daily"),
+        ("at", "10:30:00"),
+        ("start", "2027-02-01"),
+        ("until", "2027-01-01"),
+    ]
+    response = await client.post(f"/consult/{consult}/plan/action", data=late, allow_redirects=False)
+    assert "reden=schedule_end" in response.headers["Location"]  # seconds are fine; the end is not
+    forged = await client.get(f"/consult/{consult}?probleem=actie&reden=<script>")
+    assert "<script>" not in await forged.text()
     fhir = json.loads(await (await client.get(f"/consult/{consult}/fhir.json")).text())
     kinds = {e["resource"]["resourceType"] for e in fhir["entry"]}
     assert {"Goal", "CarePlan", "CommunicationRequest"} <= kinds

@@ -271,6 +271,9 @@ class FlowEngine:
         if state.step in (DONE, DECLINED):
             if isinstance(inp, Command) and inp.name == "back" and state.step == DONE:
                 return Result(state, [OutMessage(self.catalog.t("bad.nothing_to_undo"))])
+            if isinstance(inp, Choice) and state.last_choice == [inp.seq, inp.value]:
+                # The tap that ended the flow, twice: say so quietly.
+                return Result(state, [], toast=self.catalog.t("toast.already"))
             if isinstance(inp, Choice):
                 return Result(state, self.ask(state, ctx), toast=self.catalog.t("toast.old"))
             return Result(state, self.ask(state, ctx))
@@ -477,7 +480,7 @@ class FlowEngine:
         text = spec.text(
             self, step, state, ctx, self.catalog.render_string(prompt, **params) if prompt else ""
         )
-        rows = spec.rows(self, step, state, ctx)
+        rows = list(spec.rows(self, step, state, ctx))
         if state.history:
             rows.append((Button(self.catalog.t("buttons.back"), BACK),))
         return OutMessage(

@@ -91,7 +91,7 @@ class StepSpec(_Spec):
 
     def check(self, key: str, flow: FlowSpec, keys: list[str]) -> str | None:
         """A problem with this step in this flow (a name that points nowhere), or None."""
-        return None
+        return "'when: unset' is for setting steps only" if self.when == "unset" else None
 
     def skipped(self, engine: FlowEngine, answers: dict[str, Any]) -> list[Any] | None:
         """A value to store instead of asking (the step is passed by), or None to ask."""
@@ -154,7 +154,7 @@ class SettingStep(_YesNo):
     options: str
 
     def check(self, key: str, flow: FlowSpec, keys: list[str]) -> str | None:
-        return None if self.options in flow.options else f"unknown options {self.options!r}"
+        return None if self.options in flow.options else f"unknown options {self.options!r}"  # unset: fine
 
     def decide(
         self,
@@ -431,8 +431,9 @@ class PrioritiesStep(StepSpec):
         if value not in candidates:
             return None
         new = replace(state, draft=toggled(state.draft, value))
-        if len(new.draft) >= min(self.max, len(candidates)):
-            return self.on_choice(engine, step, new, FINISH, ctx)
+        if len(new.draft) >= min(self.max, len(candidates)):  # the last one: done, this tap remembered
+            chosen = [{"id": c, "label": candidates[c]} for c in new.draft if c in candidates]
+            return engine.save(step, new, chosen, ctx, choice=value)
         return engine.redraw(new, ctx)
 
 

@@ -10,6 +10,7 @@ names the B1 message that says what to change; it never raises anything else.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, time, timedelta
 
@@ -17,6 +18,15 @@ from bot.numbers import parse_time, whole_number
 from scheduler.schedules import KINDS, Schedule
 
 MAX_EVERY_DAYS = 365
+FIRST_YEAR, LAST_YEAR = 2000, 2199  # far from date.max: adding a plan's duration never overflows
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_WITH_SECONDS = re.compile(r"[0-9]{1,2}:[0-9]{2}:[0-9]{2}")
+
+
+# The reasons a schedule is refused (message keys ``bad.<reason>``); the web shows only these.
+SCHEDULE_REASONS = frozenset(
+    {"schedule_time", "schedule_days", "schedule_every", "schedule_date", "schedule_end"}
+)
 
 
 class ScheduleError(ValueError):
@@ -44,7 +54,7 @@ def read_schedule(
     """A :class:`Schedule` from what was typed. ``today`` and ``now`` are local to the practice: a
     one-off at a time already past today is tomorrow. ``lasting_days`` ends it after that many days
     (the plan flow's "how long"), unless ``until`` is given."""
-    moment = parse_time(at)
+    moment = parse_time(_without_seconds(at))
     if moment is None:
         raise ScheduleError("bad.schedule_time")
     at_time = time.fromisoformat(moment)
@@ -92,9 +102,16 @@ def _every(text: str | None) -> int:
     return number
 
 
-def _date(text: str) -> date:
+def _without_seconds(text: str) -> str:
+    """``09:00:00`` (a browser's time field, a CLI user) -> ``09:00``; other text unchanged."""
     word = text.strip()
-    if len(word) != 10 or not word.isascii():
+    return word[:-3] if _WITH_SECONDS.fullmatch(word) else word
+
+
+def _date(text: str) -> date:
+    """``2027-01-15`` only (Python also reads ``20270115`` and ``2027-W03-5``), years 2000-2199."""
+    word = text.strip()
+    if not _ISO_DATE.fullmatch(word) or not FIRST_YEAR <= int(word[:4]) <= LAST_YEAR:
         raise ScheduleError("bad.schedule_date")
     try:
         return date.fromisoformat(word)

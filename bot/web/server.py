@@ -26,7 +26,7 @@ from bot.services.invites import InviteError
 from bot.services.measurements import MeasurementError, show
 from bot.services.measurements import parse as parse_measurement
 from bot.services.plans import MEASUREMENTS, PlanError, describe_schedule
-from bot.services.schedule_input import read_schedule
+from bot.services.schedule_input import SCHEDULE_REASONS, ScheduleError, read_schedule
 from bot.services.social_map import SocialMap
 from bot.storage.models import Consult
 from bot.web import exports
@@ -284,6 +284,7 @@ class WebApp:
             soep=exports.soep(self.catalog, view, goals),
             measurements=MEASUREMENTS,
             problem=request.query.get("probleem"),
+            reason=request.query.get("reden") if request.query.get("reden") in SCHEDULE_REASONS else None,
             suggestions=[(r, [self.catalog.theme(t).label for t in m]) for r, m in suggestions],
         )
 
@@ -377,6 +378,9 @@ class WebApp:
                 measure,
                 limits=limits or None,
             )
+        except ScheduleError as exc:  # say what to change: the time, the days, a date, the interval
+            reason = exc.key.removeprefix("bad.")
+            raise web.HTTPSeeOther(f"/consult/{consult.id}?probleem=actie&reden={reason}#plan") from None
         except (PlanError, ValueError, MeasurementError):
             raise web.HTTPSeeOther(f"/consult/{consult.id}?probleem=actie#plan") from None
         await self.audit(request, "change_plan", consult, f"action {action} added")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import re
 from datetime import date, time
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,11 +19,12 @@ from bot.numbers import MAX_ROW_ID, parse_time, row_id, whole_number
 from bot.services import measurements
 from bot.services.reminders import parse_data
 from bot.services.safety import CheckTap
-from bot.services.schedule_input import ScheduleError, read_schedule
+from bot.services.schedule_input import ScheduleError, read_schedule, word_kinds
 from bot.telegram.handlers import parse_choice
+from scheduler.schedules import Schedule
 
 CATALOG = Catalog()
-WORDS = {w: kind for kind, ws in CATALOG.raw("schedule_words").items() for w in ws}
+WORDS = word_kinds(CATALOG.raw("schedule_words"))
 # Any text, plus the kinds of text people really send to these parsers.
 TEXT = st.one_of(
     st.text(max_size=60),
@@ -59,6 +61,12 @@ def test_a_measurement_is_numbers_or_a_reason(kind: str, text: str) -> None:
         assert len(values) == measurements.KINDS[kind].parts
 
 
+def _read(kind: str, at: str, **given: Any) -> Schedule:
+    """read_schedule as the POH's chat calls it, on Thursday 3 December 2026 at noon."""
+    today, noon, names = date(2026, 12, 3), time(12, 0), CATALOG.raw("weekdays")
+    return read_schedule(kind, at, today=today, now=noon, weekday_names=names, words=WORDS, **given)
+
+
 DATES = st.one_of(st.none(), TEXT, st.dates().map(date.isoformat))
 TIMES = st.one_of(TEXT, st.times().map(lambda t: t.strftime("%H:%M")), st.times().map(time.isoformat))
 DAY_WORDS = st.sampled_from(["ma", "di", "wo", "do", "vr", "za", "zo", "0", "6", "7"])
@@ -72,18 +80,7 @@ def test_a_schedule_is_read_or_refused_with_a_reason(
 ) -> None:
     for k in (kind, "weekdays", "every_n_days", "once"):
         try:
-            schedule = read_schedule(
-                k,
-                at,
-                today=date(2026, 12, 3),
-                now=time(12, 0),
-                weekday_names=CATALOG.raw("weekdays"),
-                words=WORDS,
-                days=days,
-                start=start,
-                until=until,
-                every=every,
-            )
+            schedule = _read(k, at, days=days, start=start, until=until, every=every)
         except ScheduleError as exc:
             assert CATALOG.t(exc.key)
         else:
@@ -102,22 +99,13 @@ def test_a_schedule_is_read_or_refused_with_a_reason(
 def test_one_reader_for_every_way_of_writing_a_schedule(
     kind: str, at: str, days: list[str], expected: tuple[str, str, frozenset[int]]
 ) -> None:
-    schedule = read_schedule(
-        kind,
-        at,
-        today=date(2026, 12, 3),
-        now=time(12, 0),
-        weekday_names=CATALOG.raw("weekdays"),
-        words=WORDS,
-        days=days,
-    )
+    schedule = _read(kind, at, days=days)
     assert (schedule.kind, schedule.at.strftime("%H:%M"), schedule.weekdays) == expected
 
 
 def test_a_one_off_at_a_time_already_past_is_tomorrow() -> None:
-    common = {"today": date(2026, 12, 3), "now": time(12, 0), "weekday_names": ()}
-    assert read_schedule("once", "11:00", **common).start == date(2026, 12, 4)  # type: ignore[arg-type]
-    assert read_schedule("once", "13:00", **common).start == date(2026, 12, 3)  # type: ignore[arg-type]
+    assert _read("once", "11:00").start == date(2026, 12, 4)  # noon has passed 11:00: tomorrow
+    assert _read("once", "13:00").start == date(2026, 12, 3)
 
 
 @SETTINGS

@@ -118,11 +118,24 @@ class FlowState:
 def expand_steps(catalog: Catalog, definition: dict[str, Any], source: str = "") -> list[Step]:
     """Parse a flow definition (the YAML as a dict) and flatten it into concrete steps. Anything
     wrong fails here, naming ``source`` (the file), the step and the field."""
-    where = source or f"flow {definition.get('id', '?')!r}"
+    return _flatten(catalog, parse_flow(definition, source), source or _default_source(definition))
+
+
+def parse_flow(definition: dict[str, Any], source: str = "") -> FlowSpec:
+    """The flow YAML (as a dict) as a :class:`FlowSpec`, or a ContentError naming what is wrong."""
     try:
-        flow = FlowSpec.model_validate(definition)
+        return FlowSpec.model_validate(definition)
     except ValidationError as exc:
+        where = source or _default_source(definition)
         raise ContentError(f"{where}: {_described(definition, exc)}") from None
+
+
+def _default_source(definition: dict[str, Any]) -> str:
+    return f"flow {definition.get('id', '?')!r}"
+
+
+def _flatten(catalog: Catalog, flow: FlowSpec, where: str) -> list[Step]:
+    """The concrete steps (``for_each`` expanded), after the checks that span steps."""
     steps: list[Step] = []
     for raw in flow.steps:
         if isinstance(raw, ForEachSpec):
@@ -212,8 +225,9 @@ class FlowEngine:
         self.definition = catalog.flow(flow)
         self.low_score_threshold = low_score_threshold
         self.max_text_chars = max_text_chars
-        self.steps = expand_steps(catalog, self.definition, str(catalog.content_dir / f"{flow}.yaml"))
-        self.spec = FlowSpec.model_validate(self.definition)
+        source = str(catalog.content_dir / f"{flow}.yaml")
+        self.spec = parse_flow(self.definition, source)
+        self.steps = _flatten(catalog, self.spec, source)
         self._by_key = {s.key: s for s in self.steps}
         self._position = {s.key: i for i, s in enumerate(self.steps)}
         self.max_priorities = next(

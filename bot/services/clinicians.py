@@ -12,7 +12,7 @@ from bot.flows.model import Button, OutMessage
 from bot.numbers import row_id
 from bot.services.agenda import AgendaService
 from bot.services.plans import PlanError, PlanService, describe_schedule
-from bot.services.schedule_input import ScheduleError, read_schedule
+from bot.services.schedule_input import ScheduleError, read_schedule, word_kinds
 from bot.storage.models import Clinician, Consult, OutboxItem, Patient
 from bot.storage.ports import UnitOfWork
 
@@ -175,7 +175,7 @@ class ClinicianService:
             today=now.date(),
             now=now.time(),
             weekday_names=self.catalog.raw("weekdays"),
-            words={w: kind for kind, ws in self.catalog.raw("schedule_words").items() for w in ws},
+            words=word_kinds(self.catalog.raw("schedule_words")),
         )
         action = await self.plans.add_action(goal, what, schedule, f"clinician:{clinician.id}", measurement)
         log.info("clinician %s added action %s", clinician.id, action)

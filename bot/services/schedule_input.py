@@ -37,6 +37,11 @@ class ScheduleError(ValueError):
         self.key = key
 
 
+def word_kinds(schedule_words: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """``schedule_words`` from messages.yaml (kind -> words) as word -> kind, for ``words=``."""
+    return {word: kind for kind, words in schedule_words.items() for word in words}
+
+
 def read_schedule(
     kind: str,
     at: str,

@@ -17,9 +17,11 @@ from bot.flows.engine import INTAKE_FLOW, PLAN_FLOW, FlowEngine
 from bot.nlp.analyzer import Analyzer, lazy_analyzer
 from bot.services.agenda import AgendaService
 from bot.services.clinicians import ClinicianService
+from bot.services.health import HealthService, Thresholds
 from bot.services.invites import InviteService
 from bot.services.locks import KeyedLocks
 from bot.services.measurements import SignalRules
+from bot.services.notices import PracticeNotices
 from bot.services.onboarding import Onboarding
 from bot.services.patients import PatientService
 from bot.services.plans import PlanService
@@ -28,8 +30,10 @@ from bot.services.reminders import ReminderService
 from bot.services.safety import SafetyService
 from bot.services.voice_answers import VoiceAnswers
 from bot.storage import Database, SqliteStore, UnitOfWork
+from bot.storage.models import OutboxKind
+from bot.storage.ports import Health
 from bot.voice.stt import WhisperSTT
-from bot.voice.tts import EspeakTTS, PiperTTS, TextToSpeech, VoiceCache
+from bot.voice.tts import EspeakTTS, PiperTTS, SynthesisError, TextToSpeech, VoiceCache
 from scheduler.outbox import OutboxSender
 from scheduler.ratelimit import RateLimiter
 
@@ -37,7 +41,19 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class _Runtime:
+    """What changes while the app runs: the outbox once a channel is attached, the heartbeat."""
+
+    outbox: OutboxSender | None = None
+    ticking: asyncio.Lock = field(default_factory=asyncio.Lock)
+    stopping: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
 class App:
+    """Every part, built once by :func:`build_app`. Channels (Telegram, the web app, the terminal
+    demo) call the services; services never reach through each other."""
+
     settings: Settings
     clock: Clock
     catalog: Catalog
@@ -55,41 +71,54 @@ class App:
     reminders: ReminderService
     read_aloud: ReadAloud
     voice_answers: VoiceAnswers
-    outbox: OutboxSender | None = field(default=None)
-    _ticking: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
-    _stopping: bool = field(default=False, init=False, repr=False)
+    notices: PracticeNotices
+    _runtime: _Runtime = field(default_factory=_Runtime, repr=False)
+
+    @property
+    def outbox(self) -> OutboxSender | None:
+        return self._runtime.outbox
 
     def attach_channel(self, channel: Channel) -> OutboxSender:
         """Wire the outbox to the channel that will deliver it."""
         limiter = RateLimiter(self.settings.send_rate_per_second, self.settings.send_rate_per_chat_per_second)
-        self.outbox = OutboxSender(self.repo, channel, self.clock, limiter)
-        self.outbox.register("agenda", self.clinicians.render_outbox_agenda)
-        self.outbox.register("alert", self.safety.render_alert)
-        self.outbox.register("reminder", self.reminders.render)
-        self.outbox.register("signal", self.reminders.render_signal)
-        self.outbox.register("blocked", self.reminders.render_blocked)
-        self.outbox.register("plan_start", self.patients.render_plan_start)
-        self.outbox.register("rejected", self.reminders.render_rejected)
-        self.outbox.on_blocked = self.reminders.patient_blocked
-        self.outbox.on_rejected = self.reminders.delivery_rejected
-        self.outbox.decorate = self.read_aloud.attach
-        return self.outbox
+        outbox = OutboxSender(self.repo, channel, self.clock, limiter)
+        renderers = {
+            OutboxKind.AGENDA: self.clinicians.render_outbox_agenda,
+            OutboxKind.ALERT: self.safety.render_alert,
+            OutboxKind.REMINDER: self.reminders.render,
+            OutboxKind.SIGNAL: self.reminders.render_signal,
+            OutboxKind.BLOCKED: self.reminders.render_blocked,
+            OutboxKind.PLAN_START: self.patients.render_plan_start,
+            OutboxKind.REJECTED: self.reminders.render_rejected,
+            OutboxKind.REPLY: self.patients.render_reply,
+        }
+        for kind, renderer in renderers.items():
+            outbox.register(kind, renderer)
+        outbox.on_blocked = self.reminders.patient_blocked
+        outbox.on_rejected = self.reminders.delivery_rejected
+        outbox.decorate = self.read_aloud.attach
+        self._runtime.outbox = outbox
+        return outbox
 
     async def tick(self) -> int:
         """The scheduler's heartbeat: create due reminders, then send what is due."""
-        if self._stopping:
+        if self._runtime.stopping:
             return 0
-        async with self._ticking:
-            if self._stopping:
+        async with self._runtime.ticking:
+            if self._runtime.stopping:
                 return 0
             await self.reminders.materialise()
-            return await self.outbox.flush() if self.outbox is not None else 0
+            sent = await self.outbox.flush() if self.outbox is not None else 0
+            # Wall-clock time (also under a simulated clock): `python -m bot health` and /healthz
+            # report how long ago the scheduler last finished a tick.
+            await self.repo.health.beat("scheduler", SystemClock().now())
+            return sent
 
     async def stop_ticks(self, timeout: float = 10.0) -> None:
         """No new heartbeats; wait for the one in hand so nothing is cut off mid-write."""
-        self._stopping = True
+        self._runtime.stopping = True
         try:
-            await asyncio.wait_for(self._ticking.acquire(), timeout)
+            await asyncio.wait_for(self._runtime.ticking.acquire(), timeout)
         except TimeoutError:
             log.warning("a scheduler tick was still running at shutdown")
 
@@ -115,10 +144,23 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
     }
     invites = InviteService(repo, clock, timedelta(hours=settings.invite_ttl_hours))
     analyzer = lazy_analyzer(settings.content_dir)
-    agenda = AgendaService(repo, catalog, settings.zone, settings.low_score_threshold, analyzer)
-    agenda.web_base_url = settings.web_base_url
+    notices = PracticeNotices(repo)
+    agenda = AgendaService(
+        repo,
+        catalog,
+        settings.zone,
+        settings.low_score_threshold,
+        analyzer,
+        web_base_url=settings.web_base_url,
+    )
     safety = SafetyService(
-        repo, analyzer, catalog, clock, agenda.when, check_minutes=settings.safety_check_minutes
+        repo,
+        analyzer,
+        catalog,
+        clock,
+        agenda.when,
+        notices=notices,
+        check_minutes=settings.safety_check_minutes,
     )
     plans = PlanService(repo, clock, settings.zone, settings.quiet)
     locks = KeyedLocks()
@@ -132,41 +174,45 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
         max_late=timedelta(hours=settings.reminder_max_late_hours),
         rules=SignalRules.load(settings.signal_rules_file),
         locks=locks,
+        notices=notices,
         max_text_chars=settings.max_answer_chars,
     )
+    invite_after = settings.plan_invite_after_minutes
     patients = PatientService(
-        repo, engines, catalog, clock, settings.zone, safety, plans=plans, reminders=reminders, locks=locks
+        repo,
+        engines,
+        catalog,
+        clock,
+        settings.zone,
+        safety,
+        plans=plans,
+        reminders=reminders,
+        locks=locks,
+        notices=notices,
+        plan_invite_after=timedelta(minutes=invite_after) if invite_after else None,
     )
-    if settings.plan_invite_after_minutes:
-        patients.plan_invite_after = timedelta(minutes=settings.plan_invite_after_minutes)
     clinicians = ClinicianService(repo, agenda, catalog, clock, plans)
     onboarding = Onboarding(repo, invites, patients, clinicians, catalog, clock, safety)
+    stt = WhisperSTT(settings.stt_model_dir) if settings.stt_model_dir else None
     return App(
-        settings,
-        clock,
-        catalog,
-        db,
-        repo,
-        engines[INTAKE_FLOW],
-        invites,
-        agenda,
-        patients,
-        clinicians,
-        onboarding,
-        safety,
-        analyzer,
-        plans,
-        reminders,
-        ReadAloud(repo, catalog, voice_cache(settings)),
-        VoiceAnswers(
-            repo,
-            patients,
-            safety,
-            catalog,
-            clock,
-            WhisperSTT(settings.stt_model_dir) if settings.stt_model_dir else None,
-            settings.max_voice_seconds,
-        ),
+        settings=settings,
+        clock=clock,
+        catalog=catalog,
+        db=db,
+        repo=repo,
+        engine=engines[INTAKE_FLOW],
+        invites=invites,
+        agenda=agenda,
+        patients=patients,
+        clinicians=clinicians,
+        onboarding=onboarding,
+        safety=safety,
+        analyzer=analyzer,
+        plans=plans,
+        reminders=reminders,
+        read_aloud=ReadAloud(repo, catalog, voice_cache(settings)),
+        voice_answers=VoiceAnswers(repo, patients, safety, catalog, clock, stt, settings.max_voice_seconds),
+        notices=notices,
     )
 
 
@@ -179,7 +225,11 @@ def voice_cache(settings: Settings) -> VoiceCache | None:
         if settings.piper_model is None or shutil.which("piper") is None:
             log.warning("TTS_BACKEND=piper needs PIPER_MODEL and the piper program")
             return None
-        backend = PiperTTS(settings.piper_model)
+        try:
+            backend = PiperTTS(settings.piper_model)
+        except SynthesisError as exc:
+            log.warning("read aloud is off: the Piper voice has no usable config (%s)", exc)
+            return None
     else:
         backend = EspeakTTS()
         if shutil.which("espeak-ng") is None:
@@ -189,6 +239,23 @@ def voice_cache(settings: Settings) -> VoiceCache | None:
         log.warning("read aloud is off: opusenc (opus-tools) is not installed")
         return None
     return VoiceCache(backend, settings.voice_cache_dir)
+
+
+def build_health(
+    settings: Settings, store: Health | None, clock: Clock, *, missing: str = ""
+) -> HealthService:
+    """The health checks of ``python -m bot health`` and ``GET /healthz`` (bot/services/health.py)."""
+    from bot.telegram.probe import telegram_probe
+
+    thresholds = Thresholds(
+        max_tick_age=timedelta(seconds=settings.health_max_tick_age_seconds),
+        max_outbox_age=timedelta(seconds=settings.health_max_outbox_age_seconds),
+        timeout=settings.health_timeout_seconds,
+    )
+    token = settings.bot_token.get_secret_value() if settings.bot_token else None
+    probe = telegram_probe(token, settings.telegram_api_url)
+    missing = missing or "the database could not be opened"
+    return HealthService(store, clock, thresholds, probe, missing=missing)
 
 
 def setup_logging(level: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from bot.app import App, build_app, setup_logging
 from bot.config import Settings
 from bot.services.invites import InviteError, deep_link
+from bot.storage.models import PatientStatus
 
 # The labelled evaluation sets live with the tests (a checkout, not an installed wheel).
 EVAL_DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
@@ -104,32 +105,61 @@ async def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _enrol_link(settings: Settings, token: str) -> str:
+    base = settings.web_base_url or f"http://{settings.web_host}:{settings.web_port}"
+    return f"{base.rstrip('/')}/enrol/{token}"
+
+
 async def cmd_clinician_add(args: argparse.Namespace, settings: Settings) -> int:
-    import secrets as _secrets
-
-    from bot.web.auth import AuthError, WebAuth
-
-    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else _secrets.token_urlsafe(12)
+    """A web account without a password: its holder sets one through the printed enrolment link."""
+    from bot.web.auth import ENROL_FOR, AuthError, WebAuth
 
     async def work(app: App) -> int:
         if await app.repo.practices.get(args.practice) is None:
             print(f"error: no practice with id {args.practice}", file=sys.stderr)
             return 1
         try:
-            account = await WebAuth(app.repo.web, app.clock).create_account(
+            account, token = await WebAuth(app.repo.web, app.clock).create_account(
                 args.practice,
                 args.username,
                 args.name,
-                password,
                 role="admin" if args.admin else "poh",
                 clinician_id=args.telegram_clinician,
             )
         except AuthError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-        print(f"web account {account} ({args.username}); log in, then link an authenticator app")
-        if not args.password_stdin:
-            print(f"first password (shown once): {password}")
+        await app.repo.web.audit(
+            app.clock.now(), "create_account", "cli", practice_id=args.practice, detail=f"account {account}"
+        )
+        hours = int(ENROL_FOR.total_seconds() // 3600)
+        print(f"web account {account} ({args.username}); give its holder this link ({hours} h, once):")
+        print(_enrol_link(settings, token))
+        return 0
+
+    return await _with_app(settings, work)
+
+
+async def cmd_clinician_reset(args: argparse.Namespace, settings: Settings) -> int:
+    """A new enrolment link; the account's password, linked app, sessions and older links stop working."""
+    from bot.web.auth import ENROL_FOR, WebAuth
+
+    async def work(app: App) -> int:
+        row = await app.repo.web.account_by_username(args.username)
+        if row is None:
+            print(f"error: no web account {args.username!r}", file=sys.stderr)
+            return 1
+        token = await WebAuth(app.repo.web, app.clock).reset_account(row["id"])
+        await app.repo.web.audit(
+            app.clock.now(),
+            "reset_account",
+            "cli",
+            practice_id=row["practice_id"],
+            detail=f"account {row['id']}",
+        )
+        hours = int(ENROL_FOR.total_seconds() // 3600)
+        print(f"web account {row['id']} ({args.username}) reset; its holder's new link ({hours} h, once):")
+        print(_enrol_link(settings, token))
         return 0
 
     return await _with_app(settings, work)
@@ -320,7 +350,7 @@ async def _patient_settings(app: App, args: argparse.Namespace) -> str:
     from bot.services.plans import PlanError
 
     patient = await app.repo.patients.get(args.patient)
-    if patient is None or patient.status == "erased":
+    if patient is None or patient.status == PatientStatus.ERASED:
         raise PlanError(f"no patient with id {args.patient}")
     discreet = patient.discreet if args.discreet is None else args.discreet == "on"
     start, end = patient.quiet_start, patient.quiet_end
@@ -422,6 +452,98 @@ async def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _passphrase(
+    args: argparse.Namespace, *, ask: bool, confirm: bool = False, why: str = "a passphrase is needed"
+) -> str | None:
+    """From the environment variable ``--passphrase-env`` names (never from .env: keep the
+    passphrase apart from what is backed up), else typed at the terminal when ``ask``."""
+    import getpass
+    import os
+
+    from bot.storage.backup import BackupError
+
+    if args.passphrase_env:
+        value = os.environ.get(args.passphrase_env)
+        if not value:
+            raise BackupError(f"the environment variable {args.passphrase_env} is not set or empty")
+        return value
+    if not ask:
+        return None
+    if not sys.stdin.isatty():
+        raise BackupError(f"{why} and there is no terminal to ask for it: give --passphrase-env NAME")
+    value = getpass.getpass("Passphrase: ")
+    if confirm and getpass.getpass("Passphrase again: ") != value:
+        raise BackupError("the two passphrases differ")
+    return value
+
+
+async def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.storage.backup import BackupError, backup
+
+    try:
+        passphrase = _passphrase(args, ask=args.encrypt, confirm=True)
+        info = await asyncio.to_thread(
+            backup, settings.database_path, args.file, passphrase, overwrite=args.overwrite
+        )
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    how = "encrypted" if info.encrypted else "not encrypted"
+    print(f"backup written: {info.path} ({how}, {info.size / 1024:,.0f} KiB, schema {info.schema})")
+    return 0
+
+
+async def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    import functools
+
+    from bot.storage.backup import BackupError, restore
+
+    try:
+        ask = functools.partial(_passphrase, args, ask=True, why="this backup is encrypted")
+        info = await asyncio.to_thread(restore, args.file, settings.database_path, ask)
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"restored {args.file} into {info.database} (schema {info.schema})")
+    if info.pending:
+        print(f"the bot applies migrations {', '.join(map(str, info.pending))} at its next start")
+    if info.kept_aside is not None:
+        print(f"the old database is kept as {info.kept_aside}")
+    return 0
+
+
+async def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
+    """The same checks as GET /healthz, on the database file, without migrating it."""
+    import json
+
+    from bot.app import build_health
+    from bot.clock import SystemClock
+    from bot.storage.db import Database
+    from bot.storage.store import SqliteStore
+
+    db: Database | None = None
+    missing = ""
+    path = settings.database_path
+    if not path.exists():
+        missing = f"no database at {path}"
+    else:
+        try:
+            db = await asyncio.wait_for(Database.open(path, migrate=False), settings.health_timeout_seconds)
+        except Exception as exc:
+            missing = f"could not open {path} ({type(exc).__name__})"
+    try:
+        store = SqliteStore(db).health if db is not None else None
+        report = await build_health(settings, store, SystemClock(), missing=missing).report()
+    finally:
+        if db is not None:
+            await db.close()
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print("\n".join(report.lines()))
+    return 0 if report.healthy else 1
+
+
 # -- parser ----------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -450,16 +572,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     clinician = sub.add_parser("clinician", help="clinician accounts for the web app")
     csub = clinician.add_subparsers(dest="clinician_command", required=True, metavar="ACTION")
-    p = csub.add_parser("add", help="create a web account (password + authenticator app)")
+    p = csub.add_parser(
+        "add", help="create a web account; prints a one-time link where its holder sets a password and an app"
+    )
     p.add_argument("--practice", type=int, required=True)
     p.add_argument("--username", required=True)
     p.add_argument("--name", required=True, help='shown in the audit log, e.g. "Anna de Wit (POH)"')
     p.add_argument("--admin", action="store_true", help="may see the audit log")
     p.add_argument("--telegram-clinician", type=int, help="the same person's clinician id in Telegram")
-    p.add_argument(
-        "--password-stdin", action="store_true", help="read the password from stdin (12+ characters)"
-    )
     p.set_defaults(action=cmd_clinician_add)
+    p = csub.add_parser(
+        "reset", help="void a web account's password, app and sessions; prints a new one-time link"
+    )
+    p.add_argument("--username", required=True)
+    p.set_defaults(action=cmd_clinician_reset)
 
     p = sub.add_parser("demo", help="run the patient intake in this terminal (no token needed)")
     p.add_argument("--answers", type=Path, help="YAML file with answers; runs without typing")
@@ -610,13 +736,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--latency-ms", type=float, default=60.0, help="load: time each Bot API call takes")
     p.set_defaults(action=cmd_bench)
+
+    p = sub.add_parser(
+        "backup",
+        help="a consistent copy of the database, also while the bot runs (optionally encrypted)",
+    )
+    p.add_argument("file", type=Path, help="where to write the backup")
+    p.add_argument(
+        "--passphrase-env", metavar="NAME", help="encrypt with the passphrase in environment variable NAME"
+    )
+    p.add_argument("--encrypt", action="store_true", help="encrypt; ask for the passphrase at the terminal")
+    p.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
+    p.set_defaults(action=cmd_backup)
+
+    p = sub.add_parser(
+        "restore",
+        help="replace the database by a checked backup; refuses while the bot or web app runs, "
+        "keeps the old file aside",
+    )
+    p.add_argument("file", type=Path, help="a file made by `backup`")
+    p.add_argument(
+        "--passphrase-env", metavar="NAME", help="an encrypted backup's passphrase is in variable NAME"
+    )
+    p.set_defaults(action=cmd_restore)
+
+    p = sub.add_parser(
+        "health",
+        help="database, migrations, scheduler, outbox and Telegram; exit 0 healthy, 1 unhealthy",
+    )
+    p.add_argument("--json", action="store_true", help="the report as JSON (as GET /healthz)")
+    p.set_defaults(action=cmd_health)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
-    setup_logging(settings.log_level if args.command == "run" else "WARNING")
+    setup_logging(settings.log_level if args.command in ("run", "web") else "WARNING")
     try:
         return asyncio.run(args.action(args, settings))
     except KeyboardInterrupt:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, time
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -62,10 +63,18 @@ class Settings(BaseSettings):
     voice_cache_dir: Path = Field(default=Path("./data/voice-cache"))
     stt_model_dir: Path | None = Field(default=None, description="faster-whisper model folder; empty: off.")
     max_voice_seconds: int = Field(default=180, ge=5, le=1200)
+    pdf_font: Path = Field(
+        default=Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
+        description="TrueType font of the agenda PDF (Debian: fonts-dejavu-core); any Unicode font.",
+    )
     web_host: str = Field(default="127.0.0.1", description="Where `python -m bot web` listens.")
     web_port: int = Field(default=8080, ge=1, le=65535)
     web_base_url: str | None = Field(
         default=None, description="Public https URL of the web app; set it to get Secure cookies and links."
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For is believed.",
     )
     webhook_url: str | None = Field(
         default=None, description="`run --webhook`: the public https URL Telegram posts updates to."
@@ -80,6 +89,15 @@ class Settings(BaseSettings):
     sociale_kaart_file: Path | None = Field(
         default=None, description="The practice's sociale kaart (YAML); empty: content/nl/sociale_kaart.yaml."
     )
+    health_max_tick_age_seconds: float = Field(
+        default=300.0, gt=0, description="`health`: unhealthy when the scheduler's last tick is older."
+    )
+    health_max_outbox_age_seconds: float = Field(
+        default=900.0, gt=0, description="`health`: unhealthy when a due outbox message waits longer."
+    )
+    health_timeout_seconds: float = Field(
+        default=3.0, gt=0, le=30, description="`health`: time for the test write and for Telegram's getMe."
+    )
     content_dir: Path = Field(default=DEFAULT_CONTENT_DIR)
     log_level: str = Field(default="INFO")
 
@@ -92,6 +110,16 @@ class Settings(BaseSettings):
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
             raise ValueError("WEBHOOK_SECRET: 1 to 256 of A-Z, a-z, 0-9, _ and -")
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_proxies(cls, value: str) -> str:
+        _networks(value)
+        return value
+
+    @property
+    def trusted_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return _networks(self.trusted_proxies)
 
     @field_validator("timezone")
     @classmethod
@@ -138,3 +166,11 @@ class Settings(BaseSettings):
     def quiet(self) -> QuietHours:
         start, _, end = self.quiet_hours.partition("-")
         return QuietHours(time.fromisoformat(start.strip()), time.fromisoformat(end.strip()))
+
+
+def _networks(text: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """``"10.0.0.0/8, 192.0.2.1"`` -> the networks (a single address is a /32 or /128)."""
+    try:
+        return tuple(ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip())
+    except ValueError as exc:
+        raise ValueError(f"TRUSTED_PROXIES: {exc}") from None

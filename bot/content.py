@@ -10,13 +10,26 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 
-DEFAULT_CONTENT_DIR = Path(__file__).resolve().parent.parent / "content" / "nl"
+from bot.commands import Commands, CommandsError
+
+
+def _default_content_dir() -> Path:
+    """The content shipped in the wheel (``bot/_content/nl``, see setup.py), else the checkout's
+    ``content/nl`` (a checkout or an editable install). ``CONTENT_DIR`` overrides both."""
+    packaged = resources.files("bot") / "_content" / "nl"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "content" / "nl"
+
+
+DEFAULT_CONTENT_DIR = _default_content_dir()
 
 
 class ContentError(ValueError):
@@ -59,6 +72,10 @@ class Catalog:
         self.themes: tuple[Theme, ...] = tuple(
             Theme(**t) for t in _load_yaml(content_dir / "themes.yaml")["themes"]
         )
+        try:
+            self.commands = Commands.from_yaml(_load_yaml(content_dir / "commands.yaml"))
+        except CommandsError as exc:
+            raise ContentError(str(exc)) from None
         self.templates = Environment(
             loader=FileSystemLoader(str(content_dir / "templates")),
             undefined=StrictUndefined,

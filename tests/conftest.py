@@ -27,9 +27,11 @@ SLOW_FILES: dict[str, tuple[str, ...]] = {
     "test_e2e.py": ("e2e", "slow"),
     "test_e2e_reminders.py": ("e2e", "slow"),
     "test_e2e_voice.py": ("e2e", "slow"),
+    "test_backup_e2e.py": ("e2e", "slow"),  # a backup while the real bot handles a reminder burst
     "test_browser.py": ("browser", "slow"),
     "test_safety_metamorphic.py": ("slow",),
     "test_voice.py": ("slow",),  # real espeak-ng and opusenc
+    "test_wheel.py": ("slow",),  # builds the sdist and wheel, installs it in a fresh virtualenv
 }
 # Single slow tests inside otherwise fast files: whole-set evaluations, the CLI in its own process,
 # deliberate waits.
@@ -46,6 +48,11 @@ SLOW_TESTS = frozenset(
         "test_the_model_is_trained_on_the_current_dev_set_and_never_on_held_out",
         "test_long_agenda_is_split_under_the_limit",
         "test_many_failures_from_one_address_are_slowed_down",
+        "test_behind_a_trusted_proxy_one_address_cannot_lock_out_everyone",  # 40 argon2 checks
+        "test_forwarded_for_is_ignored_from_an_untrusted_peer",
+        "test_the_lock_backs_off_and_a_log_in_resets_it",
+        "test_failed_log_ins_locks_throttles_and_log_outs_are_audited",
+        "test_unknown_locked_and_wrong_get_one_answer",
         "test_safety_figures_on_dev_and_held_out",
         "test_positive_health_tagging_on_dev_and_held_out",
         "test_cli_evaluate_prints_dev_and_held_out_per_kind",

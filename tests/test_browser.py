@@ -1,13 +1,15 @@
 """The web app in real headless Chromium (Debian's chromium + chromedriver, driven by Selenium):
-log in with password and TOTP, open the consult list and an agenda, check the spider web is drawn,
-edit the plan, copy the SOEP text, download the PDF and the FHIR JSON. Screenshots are saved in
-``test-artifacts/browser/`` (not in git)."""
+a new POH opens her enrolment link, sets her own password and links an authenticator app, logs in
+with password and TOTP, opens the consult list and an agenda, checks the spider web is drawn, edits
+the plan (every form passes the Origin check), copies the SOEP text, downloads the PDF and the FHIR
+JSON, and logs out everywhere. Screenshots are saved in ``test-artifacts/browser/`` (not in git)."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,8 +21,11 @@ from selenium.webdriver.common.by import By
 
 from bot.app import App
 from bot.clock import FrozenClock
+from bot.web.auth import WebAuth
 from bot.web.server import serve
-from tests.test_web import PASSWORD, seed
+from tests.test_web import seed
+
+NEW_PASSWORD = "my own long pass phrase"
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
 T = TypeVar("T")
@@ -57,6 +62,7 @@ async def run(work: Callable[[], T]) -> T:
 
 async def test_a_poh_prepares_a_consult_in_chromium(app: App, clock: FrozenClock, tmp_path: Path) -> None:
     data = await seed(app, clock)
+    _, token = await WebAuth(app.repo.web, clock).create_account(1, "nina", "Nina (POH)")
     runner = await serve(app, "127.0.0.1", 0)
     host, port = runner.addresses[0][:2]
     base = f"http://{host}:{port}"
@@ -71,17 +77,30 @@ async def test_a_poh_prepares_a_consult_in_chromium(app: App, clock: FrozenClock
 
     try:
 
-        def password_step() -> str:
-            driver.get(f"{base}/login")
-            find("#username").send_keys("anna")
-            find("#password").send_keys(PASSWORD)
-            shot("1-login")
-            find("form button[type=submit]").click()
-            shot("2-totp-enrolment")
+        def enrolment() -> tuple[str, str]:
+            driver.get(f"{base}/enrol/{token}")
             assert find(".qr svg")
-            return str(find("#totp-secret").text)
+            secret = str(find("#totp-secret").text)
+            find("#password").send_keys(NEW_PASSWORD)
+            find("#repeat").send_keys(NEW_PASSWORD)
+            find("#code").send_keys(pyotp.TOTP(secret).at(clock.now()))
+            shot("1-enrolment")
+            find("form[action^='/enrol/'] button").click()
+            return secret, str(find("p[role=status]").text)
 
-        secret = await run(password_step)
+        secret, notice = await run(enrolment)
+        assert "klaar" in notice
+        clock.advance(timedelta(seconds=30))  # a code works once: the log-in takes the next one
+
+        def password_step() -> None:
+            find("#username").send_keys("nina")
+            find("#password").send_keys(NEW_PASSWORD)
+            shot("2-login")
+            find("form button[type=submit]").click()
+            assert find("#code")
+            assert not driver.find_elements(By.CSS_SELECTOR, "#totp-secret")  # no app linked here
+
+        await run(password_step)
 
         def second_factor() -> str:
             find("#code").send_keys(pyotp.TOTP(secret).at(clock.now()))
@@ -136,6 +155,15 @@ async def test_a_poh_prepares_a_consult_in_chromium(app: App, clock: FrozenClock
         assert status == 200 and kind == "application/pdf" and head.startswith("%PDF")
         status, kind, head = await run(lambda: download(f"/consult/{data['consult']}/fhir.json"))
         assert status == 200 and "fhir+json" in kind and '"resourceType": "Bundle"' in head
+
+        def log_out_everywhere() -> str:
+            driver.get(f"{base}/account")
+            find("form[action='/logout/all'] button").click()
+            shot("7-logged-out")
+            driver.get(f"{base}/")
+            return str(driver.current_url)
+
+        assert (await run(log_out_everywhere)).endswith("/login")
         print(f"\nscreenshots: {ARTIFACTS}")
     finally:
         await run(driver.quit)

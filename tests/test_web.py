@@ -24,6 +24,22 @@ from bot.web.server import WebApp
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+SECRETS: dict[str, str] = {}  # username -> the authenticator key seed() enrolled
+
+
+async def make_account(
+    app: App, clock: FrozenClock, practice: int, username: str, name: str, role: str = "poh"
+) -> int:
+    """An account as its holder makes it: the enrolment link, then PASSWORD and an app (the code of
+    30 s ago, so a log-in now may use the current one)."""
+    auth = WebAuth(app.repo.web, clock)
+    account, token = await auth.create_account(practice, username, name, role=role)
+    enrolment = await auth.enrolment(token)
+    assert enrolment is not None
+    code = pyotp.TOTP(enrolment.secret).at(clock.now() - timedelta(seconds=30))
+    assert await auth.enrol(token, PASSWORD, PASSWORD, code) == "ok"
+    SECRETS[username] = enrolment.secret
+    return account
 
 
 async def seed(app: App, clock: FrozenClock) -> dict[str, Any]:
@@ -50,10 +66,9 @@ async def seed(app: App, clock: FrozenClock) -> dict[str, Any]:
         consult.consult_id, "priorities", [{"id": "w:0", "label": "mijn rug"}], clock.now()
     )
     foreign = await app.invites.invite_patient(other, datetime(2026, 11, 24, 9, 0, tzinfo=zone))
-    auth = WebAuth(WebApp(app).repo, clock)
-    await auth.create_account(practice, "anna", "Anna (POH)", PASSWORD)
-    await auth.create_account(practice, "beheer", "Bert (beheer)", PASSWORD, role="admin")
-    await auth.create_account(other, "eik", "Eva (POH De Eik)", PASSWORD)
+    await make_account(app, clock, practice, "anna", "Anna (POH)")
+    await make_account(app, clock, practice, "beheer", "Bert (beheer)", "admin")
+    await make_account(app, clock, other, "eik", "Eva (POH De Eik)")
     return {"consult": consult.consult_id, "patient": consult.patient_id, "foreign": foreign.consult_id}
 
 
@@ -70,35 +85,23 @@ async def csrf_of(client: TestClient, path: str) -> str:
     return match[1]
 
 
-async def log_in(
-    client: TestClient, clock: FrozenClock, username: str = "anna", app: App | None = None
-) -> str:
-    """Password, then TOTP (enrolling on first use); returns the session's CSRF token."""
+async def log_in(client: TestClient, clock: FrozenClock, username: str = "anna") -> str:
+    """Password, then the code from the app seed() linked; returns the session's CSRF token."""
     token = await csrf_of(client, "/login")
     response = await client.post(
         "/login", data={"csrf": token, "username": username, "password": PASSWORD}, allow_redirects=False
     )
     assert response.status == 303 and response.headers["Location"] == "/login/totp"
     page = await (await client.get("/login/totp")).text()
-    shown = re.search(r'id="totp-secret">([A-Z2-7]+)<', page)
-    if app is None:
-        assert shown, "enrolment shows the secret and a QR code"
-        assert "<svg" in page
-        secret = shown[1]
-    else:  # enrolled before: the code comes from the app the POH already linked
-        assert shown is None
-        db = sqlite3.connect(app.settings.database_path)
-        secret = db.execute(
-            "SELECT totp_secret FROM web_accounts WHERE username = ?", (username,)
-        ).fetchone()[0]
+    assert 'id="totp-secret"' not in page  # a log-in never links an app (that is the enrolment link)
     session_csrf = CSRF.search(page)
     assert session_csrf
-    code = pyotp.TOTP(secret).at(clock.now())
+    code = pyotp.TOTP(SECRETS[username]).at(clock.now())
     response = await client.post(
         "/login/totp", data={"csrf": session_csrf[1], "code": code}, allow_redirects=False
     )
     assert response.status == 303 and response.headers["Location"] == "/"
-    return session_csrf[1]
+    return await csrf_of(client, "/")  # the session's tokens are new after the code
 
 
 def audit_events(app: App) -> list[tuple[str, Any]]:
@@ -136,18 +139,19 @@ async def test_log_in_agenda_chart_and_audit(app: App, clock: FrozenClock, clien
 
 async def test_wrong_password_and_lockout(app: App, clock: FrozenClock, client: TestClient) -> None:
     await seed(app, clock)
+    wrong = html.escape(app.catalog.t("web.login.wrong"), quote=False)
     for _ in range(5):
         token = await csrf_of(client, "/login")
         response = await client.post("/login", data={"csrf": token, "username": "anna", "password": "nope"})
         assert response.status == 401
-    assert "geblokkeerd" in await response.text()
+    assert wrong in await response.text()
     token = await csrf_of(client, "/login")
     response = await client.post("/login", data={"csrf": token, "username": "anna", "password": PASSWORD})
-    assert response.status == 401 and "geblokkeerd" in await response.text()  # even the right one now
+    assert response.status == 401 and wrong in await response.text()  # even the right one now
     token = await csrf_of(client, "/login")
     response = await client.post("/login", data={"csrf": token, "username": "nobody", "password": PASSWORD})
-    assert "klopt niet" in await response.text()  # unknown users look the same as wrong passwords
-    clock.advance(timedelta(minutes=16))
+    assert wrong in await response.text()  # unknown, locked and wrong look the same
+    clock.advance(timedelta(minutes=2))
     await log_in(client, clock)  # the lock is over
 
 
@@ -156,20 +160,18 @@ async def test_wrong_and_reused_totp_codes(app: App, clock: FrozenClock, client:
     token = await csrf_of(client, "/login")
     await client.post("/login", data={"csrf": token, "username": "anna", "password": PASSWORD})
     page = await (await client.get("/login/totp")).text()
-    secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page)
     session_csrf = CSRF.search(page)
-    assert secret and session_csrf
+    assert session_csrf
     response = await client.post("/login/totp", data={"csrf": session_csrf[1], "code": "000000"})
     assert response.status == 401 and "klopt niet" in await response.text()
     assert (await client.get("/", allow_redirects=False)).headers["Location"] == "/login/totp"
-    code = pyotp.TOTP(secret[1]).at(clock.now())
+    code = pyotp.TOTP(SECRETS["anna"]).at(clock.now())
     assert (await client.post("/login/totp", data={"csrf": session_csrf[1], "code": code})).status == 200
     # A second log-in may not use the same code again.
     async with TestClient(TestServer(WebApp(app).routes())) as second:
         token = await csrf_of(second, "/login")
         await second.post("/login", data={"csrf": token, "username": "anna", "password": PASSWORD})
         page = await (await second.get("/login/totp")).text()
-        assert 'id="totp-secret"' not in page  # enrolled: no secret shown any more
         csrf2 = CSRF.search(page)
         assert csrf2
         response = await second.post("/login/totp", data={"csrf": csrf2[1], "code": code})
@@ -185,15 +187,13 @@ async def test_csrf_other_practice_admin_only(app: App, clock: FrozenClock, clie
         f"/consult/{data['consult']}/plan/goal", data={"text": "Fietsen", "csrf": "forged"}
     )
     assert response.status == 403
-    huge = "9" * 30  # beyond SQLite's integers: a 404 too, not a 500
-    for path in (
-        f"/consult/{data['foreign']}",
-        f"/consult/{data['foreign']}/fhir.json",
-        "/consult/abc",
-        f"/consult/{huge}",
-    ):
+    for path in (f"/consult/{data['foreign']}", f"/consult/{data['foreign']}/fhir.json"):
         response = await client.get(path)
         assert response.status == 404 and "hoort niet bij uw praktijk" in await response.text(), path
+    huge = "9" * 30  # beyond SQLite's integers: a 400, not a 500 (tests/test_web_security.py)
+    for path in ("/consult/abc", f"/consult/{huge}"):
+        response = await client.get(path)
+        assert response.status == 400 and "Dit adres klopt niet" in await response.text(), path
     response = await client.post(
         f"/consult/{data['foreign']}/plan/goal", data={"text": "x", "csrf": csrf}, allow_redirects=False
     )
@@ -302,7 +302,7 @@ async def test_session_expiry_and_log_out(app: App, clock: FrozenClock, client: 
     assert (await client.get("/", allow_redirects=False)).status == 200
     clock.advance(timedelta(minutes=31))
     assert (await client.get("/", allow_redirects=False)).headers["Location"] == "/login"
-    csrf = await log_in(client, clock, app=app)
+    csrf = await log_in(client, clock)
     response = await client.post("/logout", data={"csrf": csrf}, allow_redirects=False)
     assert response.status == 303
     assert (await client.get("/", allow_redirects=False)).headers["Location"] == "/login"
@@ -368,7 +368,7 @@ async def test_timeline_invite_accounts_and_sociale_kaart(
                 data={"csrf": admin_csrf, "username": "nina", "name": "Nina (POH)", "role": "poh"},
             )
         ).text()
-        assert 'id="new-password"' in page and "nina" in page
+        assert 'id="enrol-link"' in page and "nina" in page  # a link for Nina, no password
     assert {"create_invite", "create_account"} <= {e for e, _ in audit_events(app)}
 
 
@@ -383,7 +383,8 @@ async def test_telegram_agenda_links_to_the_web_page(app: App, clock: FrozenCloc
 
 
 async def test_clinician_add_and_the_web_command(tmp_path: Any) -> None:
-    """The real CLI: an account with a password from stdin, then `python -m bot web` answering HTTP."""
+    """The real CLI: an account with an enrolment link (never a password), then `python -m bot web`
+    answering HTTP, with LOG_LEVEL honoured and an access log without tokens."""
     import asyncio
     import os
     import socket
@@ -393,17 +394,19 @@ async def test_clinician_add_and_the_web_command(tmp_path: Any) -> None:
 
     from tests.conftest import run_cli
 
-    env = {**os.environ, "DATABASE_PATH": str(tmp_path / "w.sqlite3")}
+    env = {**os.environ, "DATABASE_PATH": str(tmp_path / "w.sqlite3"), "LOG_LEVEL": "INFO"}
     code, _, _ = await run_cli("practice", "add", "De Linde", cwd=tmp_path, env=env)
     assert code == 0
-    args = ("clinician", "add", "--practice", "1", "--username", "anna", "--name", "Anna", "--password-stdin")
-    code, out, _ = await run_cli(*args, cwd=tmp_path, env=env, stdin="kort\n")
-    assert code == 1  # too short a password
-    code, out, _ = await run_cli(*args, cwd=tmp_path, env=env, stdin=f"{PASSWORD}\n")
-    assert code == 0 and "web account 1 (anna)" in out and PASSWORD not in out
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    env["WEB_BASE_URL"] = f"http://127.0.0.1:{port}"
+    args = ("clinician", "add", "--practice", "1", "--username", "anna", "--name", "Anna")
+    code, _, _ = await run_cli(*args, "--password-stdin", cwd=tmp_path, env=env, stdin=f"{PASSWORD}\n")
+    assert code == 2  # nobody hands the CLI a password any more
+    code, out, _ = await run_cli(*args, cwd=tmp_path, env=env)
+    link = re.search(rf"http://127\.0\.0\.1:{port}/enrol/([A-Za-z0-9_-]+)", out)
+    assert code == 0 and "web account 1 (anna)" in out and link, out
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -414,7 +417,7 @@ async def test_clinician_add_and_the_web_command(tmp_path: Any) -> None:
         cwd=tmp_path,
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         async with aiohttp.ClientSession() as http:
@@ -427,9 +430,16 @@ async def test_clinician_add_and_the_web_command(tmp_path: Any) -> None:
                     await asyncio.sleep(0.2)
             else:
                 raise AssertionError("the web app did not start")
+            async with http.get(link[0]) as response:
+                assert response.status == 200 and "Anna" in await response.text()
+            async with http.get(f"http://127.0.0.1:{port}/favicon.ico") as response:
+                assert response.status == 204  # the line of the request before is written by now
     finally:
         proc.terminate()
-        await proc.wait()
+        _, err = await proc.communicate()
+    logged = err.decode()
+    assert "GET /login 200" in logged and "GET /enrol/... 200" in logged  # LOG_LEVEL=INFO honoured
+    assert link[1] not in logged
 
 
 def test_spider_web_and_response_checks_unit() -> None:

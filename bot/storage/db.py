@@ -16,7 +16,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.storage import identity
+from bot.storage import filelock, identity
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,11 @@ def _active() -> _Tx | None:
     """The open transaction of the running task (not one of the task that started this one)."""
     tx = _current_tx.get()
     return tx if tx is not None and tx.owner is asyncio.current_task() else None
+
+
+def known_migrations() -> list[int]:
+    """The migration versions this code knows (the newest is the schema it expects)."""
+    return [version for version, _, _ in _migrations()]
 
 
 def _migrations() -> list[tuple[int, str, str]]:
@@ -93,15 +98,30 @@ class Database:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
         self.reader: sqlite3.Connection | None = None
+        self.held: filelock.FileLock | None = None
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: str | Path) -> Database:
+    async def open(cls, path: str | Path, *, migrate: bool = True) -> Database:
+        """Open (and create) the file, holding its lock file while open (``filelock``: a restore
+        refuses while it is held); ``migrate=False`` leaves the schema as it is (``health``)."""
+        held = None
         if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = await _connect(str(path))
+            held = await filelock.hold_shared(Path(path))
+        try:
+            conn = await _connect(str(path))
+        except BaseException:
+            if held is not None:
+                held.release()
+            raise
         db = cls(conn)
-        await db.migrate()
+        db.held = held
+        if migrate:
+            try:
+                await db.migrate()
+            except BaseException:
+                await db.close()
+                raise
         if str(path) != ":memory:":
             # Only ever used from the event loop's thread (check_same_thread is about where it was made).
             db.reader = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=2.0)
@@ -113,6 +133,9 @@ class Database:
         if self.reader is not None:
             self.reader.close()
         await self.conn.close()
+        if self.held is not None:
+            self.held.release()
+            self.held = None
 
     async def trace(self, callback: Callable[[str], None] | None) -> None:
         """Call ``callback`` with every statement either connection runs (None: stop). For tests and

@@ -9,6 +9,7 @@ from bot.storage import identity
 from bot.storage.consults import AnswerRepository, ConsentRepository, ConsultRepository, InviteRepository
 from bot.storage.conversations import ConversationRepository, UpdateRepository
 from bot.storage.db import Database
+from bot.storage.health import HealthRepository
 from bot.storage.inbox import InboxRepository
 from bot.storage.outbox import OutboxRepository
 from bot.storage.people import ClinicianRepository, PatientRepository, PracticeRepository, VoiceNoteRepository
@@ -39,6 +40,7 @@ class SqliteStore:
         self.plans = PlanRepository(db)
         self.reminders = ReminderRepository(db)
         self.web = WebRepository(db)
+        self.health = HealthRepository(db)
 
     def transaction(self) -> AbstractAsyncContextManager[None]:
         return self.db.transaction()

@@ -2,13 +2,15 @@
 
 Without a backend the bot keeps the audio for the POH and goes on. With one (faster-whisper and a
 local model folder, ``STT_MODEL_DIR``; ``pip install -e '.[stt]'``) the patient hears/reads back
-what was understood and confirms it before it is used.
+what was understood and confirms it before it is used. The patient's audio stays in memory: it is
+handed to faster-whisper as a file-like object (PyAV decodes it from there), never written to a
+temporary file.
 """
 
 from __future__ import annotations
 
 import asyncio
-import tempfile
+import io
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,9 +22,10 @@ class SpeechToText(Protocol):
 
 
 class WhisperSTT:
-    def __init__(self, model_dir: Path) -> None:
+    def __init__(self, model_dir: Path, *, model: Any = None) -> None:
+        """``model``: an already loaded model (tests pass a fake); otherwise loaded on first use."""
         self.model_dir = model_dir
-        self._model: Any = None
+        self._model: Any = model
 
     def _load(self) -> Any:
         if self._model is None:
@@ -32,11 +35,8 @@ class WhisperSTT:
         return self._model
 
     def _run(self, audio: bytes) -> str:
-        with tempfile.NamedTemporaryFile(suffix=".ogg") as tmp:
-            tmp.write(audio)
-            tmp.flush()
-            segments, _ = self._load().transcribe(tmp.name, language="nl", vad_filter=True)
-            return " ".join(s.text.strip() for s in segments).strip()
+        segments, _ = self._load().transcribe(io.BytesIO(audio), language="nl", vad_filter=True)
+        return " ".join(s.text.strip() for s in segments).strip()
 
     async def transcribe(self, audio: bytes) -> str:
         return await asyncio.to_thread(self._run, audio)

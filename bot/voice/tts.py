@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import os
 import re
@@ -66,18 +67,37 @@ class EspeakTTS:
         return await _pipe([speak, [*OPUSENC, "-", "-"]])
 
 
+def piper_sample_rate(model: Path) -> int:
+    """The sample rate of a Piper voice, from the config beside it (``<model>.onnx.json``,
+    ``audio.sample_rate``): 22050 Hz for most voices, 16000 Hz for the x_low ones."""
+    config = model.with_name(f"{model.name}.json")
+    try:
+        rate = json.loads(config.read_text(encoding="utf-8"))["audio"]["sample_rate"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SynthesisError(f"{config}: no audio.sample_rate ({type(exc).__name__})") from exc
+    if not isinstance(rate, int) or isinstance(rate, bool) or not 8000 <= rate <= 192000:
+        raise SynthesisError(f"{config}: audio.sample_rate {rate!r} is not a sample rate")
+    return rate
+
+
 class PiperTTS:
-    """A local Piper voice model (``PIPER_MODEL``); raw 16-bit mono PCM at the model's rate."""
+    """A local Piper voice model (``PIPER_MODEL``): piper writes raw 16-bit mono PCM at the rate in
+    the model's config, and opusenc is told that rate (a wrong one plays too fast or too slow)."""
 
-    def __init__(self, model: Path, sample_rate: int = 22050) -> None:
+    def __init__(self, model: Path, sample_rate: int | None = None) -> None:
         self.model = model
-        self.rate = sample_rate
-        self.name = f"piper:{model.name}"
+        self.rate = sample_rate if sample_rate is not None else piper_sample_rate(model)
+        # The rate is part of the cache key, so audio encoded at a wrong rate is never reused.
+        self.name = f"piper:{model.name}:{self.rate}"
 
-    async def synthesise(self, text: str) -> bytes:
+    def commands(self) -> list[list[str]]:
+        """``piper | opusenc``, as argument lists."""
         piper = ["piper", "--model", str(self.model), "--output_raw"]
         raw = ["--raw", "--raw-rate", str(self.rate), "--raw-chan", "1"]
-        return await _pipe([piper, [*OPUSENC, *raw, "-", "-"]], text.encode("utf-8"))
+        return [piper, [*OPUSENC, *raw, "-", "-"]]
+
+    async def synthesise(self, text: str) -> bytes:
+        return await _pipe(self.commands(), text.encode("utf-8"))
 
 
 _NOT_SPOKEN = re.compile(r"[^\w\s.,;:!?'()\-/%€]", re.UNICODE)

@@ -8,10 +8,16 @@ QuestionnaireResponse, the plan as Goal and CarePlan, reminders as Communication
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 import re
+import unicodedata
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
+from html import escape
+from pathlib import Path
 from typing import Any
 
 from bot.content import Catalog
@@ -236,22 +242,80 @@ def validate(data: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- PDF -------------------------------------------------------------------------------------
-def _latin(text: str) -> str:
-    """The PDF's standard font has Latin-1: accents stay, emoji go."""
-    return "".join(ch for ch in text if ord(ch) < 256).strip()
+class PdfFontMissing(RuntimeError):
+    """``PDF_FONT`` is not a readable TrueType font: no PDF rather than one with letters missing."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"PDF_FONT {path}: {reason}")
+        self.path = path
 
 
-def pdf(title: str, text: str) -> bytes:
+@dataclass(frozen=True)
+class _Font:
+    regular: str
+    bold: str
+    glyphs: frozenset[int]
+    bold_glyphs: frozenset[int]
+
+
+def _register(name: str, path: Path) -> frozenset[int]:
+    """Register one TrueType file with ReportLab; returns the code points it has glyphs for."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFError, TTFont
+
+    try:
+        font = TTFont(name, str(path))
+    except (TTFError, OSError) as exc:
+        raise PdfFontMissing(path, f"not a usable TrueType font ({exc})") from exc
+    pdfmetrics.registerFont(font)
+    return frozenset(font.face.charToGlyph)
+
+
+@functools.lru_cache(maxsize=4)
+def _font(path: Path) -> _Font:
+    """``path`` (and ``<name>-Bold.ttf`` beside it, for the title, if there), registered once."""
+    if not path.is_file():
+        raise PdfFontMissing(path, "no such file (Debian: apt-get install fonts-dejavu-core)")
+    key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]
+    regular = f"Voorgesprek-{key}"
+    glyphs = _register(regular, path)
+    bold_path = path.with_name(f"{path.stem}-Bold{path.suffix}")
+    if not bold_path.is_file():
+        return _Font(regular, regular, glyphs, glyphs)
+    bold = f"Voorgesprek-{key}-Bold"
+    return _Font(regular, bold, glyphs, _register(bold, bold_path))
+
+
+def _printable(text: str, glyphs: frozenset[int]) -> str:
+    """What the font can draw. Emoji and other signs without a glyph go (as before); a letter or
+    digit without one becomes U+FFFD, so a name is never shortened without a trace."""
+    out = []
+    for ch in text:
+        if ord(ch) in glyphs:
+            out.append(ch)
+        elif unicodedata.category(ch)[0] in "LN":
+            out.append("\ufffd" if 0xFFFD in glyphs else "?")
+    return "".join(out).strip()
+
+
+def pdf(title: str, text: str, font_path: Path) -> bytes:
+    """The agenda as a PDF in ``font_path`` (``PDF_FONT``, embedded as a subset with its Unicode
+    map, so copying and searching the text work). Arabic letters are kept but not shaped:
+    ReportLab draws them unjoined, left to right (shaping needs uharfbuzz, direction rlbidi)."""
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import getSampleStyleSheet
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
 
+    font = _font(font_path)
     styles = getSampleStyleSheet()
+    heading = styles["Title"].clone("VoorgesprekTitle", fontName=font.bold)
+    body = styles["BodyText"].clone("VoorgesprekBody", fontName=font.regular)
     out = io.BytesIO()
-    doc = SimpleDocTemplate(out, pagesize=A4, title=_latin(title), author="Voorgesprek")
-    story: list[Any] = [Paragraph(_latin(title), styles["Title"])]
+    title = _printable(title, font.bold_glyphs)
+    doc = SimpleDocTemplate(out, pagesize=A4, title=title, author="Voorgesprek")
+    story: list[Any] = [Paragraph(escape(title, quote=False), heading)]
     for line in text.splitlines():
-        clean = _latin(line).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        story.append(Paragraph(clean, styles["BodyText"]) if clean else Spacer(1, 6))
+        clean = escape(_printable(line, font.glyphs), quote=False)
+        story.append(Paragraph(clean, body) if clean else Spacer(1, 6))
     doc.build(story)
     return out.getvalue()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot.app import App
+from bot.storage.models import ConsultStatus, ReminderStatus
 
 K = 5
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -39,12 +40,12 @@ async def population(app: App, practice_id: int) -> Population:
     latest: dict[int, int] = {}
     status: Counter[str] = Counter()
     for c in consults:
-        if c.status == "erased":
+        if c.status == ConsultStatus.ERASED:
             continue
         status[c.status] += 1
-        if c.status == "ready":
+        if c.status == ConsultStatus.READY:
             latest[c.patient_id] = c.id
-    out = Population(patients=len({c.patient_id for c in consults if c.status != "erased"}))
+    out = Population(patients=len({c.patient_id for c in consults if c.status != ConsultStatus.ERASED}))
     out.status = {s: _safe(n) for s, n in status.items()}
     bands: dict[str, Counter[str]] = {d.name: Counter() for d in app.catalog.dimensions}
     themes: Counter[str] = Counter()
@@ -66,11 +67,14 @@ async def population(app: App, practice_id: int) -> Population:
         )
         reminders = await app.reminders.reminders.of_patient(patient_id, _EPOCH, app.clock.now())
         outcomes = [
-            r.status for r in reminders if r.kind == "action" and r.status in ("done", "not_done", "missed")
+            r.status
+            for r in reminders
+            if r.kind == "action"
+            and r.status in (ReminderStatus.DONE, ReminderStatus.NOT_DONE, ReminderStatus.MISSED)
         ]
         if outcomes:
             with_reminders += 1
-            done += outcomes.count("done")
+            done += outcomes.count(ReminderStatus.DONE)
             total += len(outcomes)
     out.bands = {dim: {band: _safe(counts[band]) for band, _, _ in BANDS} for dim, counts in bands.items()}
     out.themes = [(label, n) for label, n in themes.most_common() if n >= K]

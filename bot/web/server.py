@@ -1,22 +1,29 @@
 """The POH's workplace in the browser: aiohttp, server-rendered pages, no JavaScript needed.
 
 Security: argon2 passwords and TOTP (bot/web/auth.py); session cookie HttpOnly, SameSite=Strict
-and Secure behind https; a CSRF token on every form; strict security headers and CSP; a clinician
-only sees their own practice; every view, export and change of patient data is written to the
-append-only audit log (NEN 7513: event, time, patient, user, on behalf of whom).
+and Secure behind https; a CSRF token on every form and an Origin check on every state-changing
+request; strict security headers and CSP on every response (errors too), HSTS behind https; a
+clinician only sees their own practice; every view, export and change of patient data, and every
+log-in, failed log-in, lock and log-out, is written to the append-only audit log (NEN 7513: event,
+time, patient, user, on behalf of whom, client address). Behind a reverse proxy the client address
+is the right-most X-Forwarded-For hop that is not in ``TRUSTED_PROXIES``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, time, timedelta
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from bot.app import App
 from bot.flows.engine import FlowEngine
@@ -29,32 +36,114 @@ from bot.services.plans import MEASUREMENTS, PlanError, describe_schedule
 from bot.services.schedule_input import SCHEDULE_REASONS, ScheduleError, read_schedule
 from bot.services.social_map import SocialMap
 from bot.storage.models import Consult
-from bot.web import exports
-from bot.web.auth import AuthError, Session, WebAuth
+from bot.web import exports, health
+from bot.web.auth import ENROL_FOR, MIN_PASSWORD, Attempt, AuthError, Session, WebAuth
 from bot.web.charts import Axis, spider_web, trend_line
 from bot.web.population import BANDS, K, population
 from scheduler.schedules import Schedule
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("bot.web.access")
 
 COOKIE = "vg_session"
 PRE_COOKIE = "vg_pre"  # double-submit CSRF token for the log-in form (no session yet)
-PUBLIC = ("/login", "/static/", "/favicon.ico")
+PUBLIC = ("/login", "/enrol/", "/static/", "/favicon.ico", "/healthz")
 IP_MAX_FAILURES = 20
 IP_WINDOW = timedelta(minutes=15)
 STATIC = Path(__file__).with_name("static")
 SESSION = web.RequestKey("session", Session)
 PRE_CSRF = web.RequestKey("pre_csrf", str)
+CLIENT = web.RequestKey("client", str)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
     "script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer a browser sends "Origin: null" on our own forms.
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
+HSTS = "max-age=31536000"
+# A short Dutch page for each error status aiohttp raises itself (no such route, a body too big...).
+STATUS_KEYS = {
+    400: "web.errors.bad_form",
+    403: "web.errors.csrf",
+    404: "web.errors.no_page",
+    405: "web.errors.not_allowed",
+    413: "web.errors.too_big",
+}
+Network = IPv4Network | IPv6Network
+# Why a new password will not do (bot.web.auth.password_problem), and a wrong code at enrolment.
+PASSWORD_PROBLEMS = {
+    "mismatch": "web.enrol.mismatch",
+    "too_short": "web.enrol.too_short",
+    "too_long": "web.enrol.too_long",
+    "username": "web.enrol.username",
+    "bad_code": "web.enrol.bad_code",
+}
+
+
+class PageError(Exception):
+    """Answer with the Dutch error page ``key`` and ``status`` (raised anywhere in a handler)."""
+
+    def __init__(self, status: int, key: str) -> None:
+        super().__init__(key)
+        self.status = status
+        self.key = key
+
+
+def client_address(peer: str | None, forwarded: str | None, trusted: Sequence[Network]) -> str:
+    """The client's address: the direct peer, unless that is a trusted proxy; then the right-most
+    X-Forwarded-For hop that is not trusted (the ones left of it could be made up by the client).
+    An entry that is not an address stops the walk at the last good hop."""
+
+    def is_trusted(address: str) -> bool:
+        try:
+            ip = ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in trusted)
+
+    address = peer or ""
+    if not forwarded or not is_trusted(address):
+        return address
+    for hop in reversed([h.strip() for h in forwarded.split(",")]):
+        try:
+            ip_address(hop)
+        except ValueError:
+            return address
+        address = hop
+        if not is_trusted(hop):
+            return hop
+    return address
+
+
+def throttle_key(address: str) -> str:
+    """Whom the log-in throttle counts: an IPv4 address, or an IPv6 /64 (one home or one server)."""
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6 and getattr(ip, "ipv4_mapped", None) is None:
+        return str(ip_network(f"{ip}/64", strict=False))
+    return str(getattr(ip, "ipv4_mapped", None) or ip)
+
+
+def _origin(url: str) -> str | None:
+    """``scheme://host[:port]`` of a URL, lower case, default ports left out; None when unreadable."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    default = {"http": 80, "https": 443}[parts.scheme]
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 
 class WebApp:
@@ -64,8 +153,13 @@ class WebApp:
         self.auth = WebAuth(self.repo, app.clock)
         self.catalog = app.catalog
         self.secure = bool(app.settings.web_base_url and app.settings.web_base_url.startswith("https://"))
-        # Failed log-ins per client address (on top of the per-account lockout in WebAuth).
+        self.trusted = app.settings.trusted_networks
+        self.base_origin = _origin(app.settings.web_base_url) if app.settings.web_base_url else None
+        self.headers = {**HEADERS, **({"Strict-Transport-Security": HSTS} if self.secure else {})}
+        # Log-in attempts per client address (on top of the per-account lock in WebAuth), and when
+        # an address was last told to slow down (audited once per window).
         self.failures: dict[str, list[datetime]] = {}
+        self.throttled: dict[str, datetime] = {}
         kaart = app.settings.sociale_kaart_file or app.settings.content_dir / "sociale_kaart.yaml"
         self.social_map = SocialMap.load(kaart, app.catalog)
 
@@ -79,6 +173,13 @@ class WebApp:
 
     def error(self, request: web.Request, status: int, key: str) -> web.Response:
         return self.page(request, "error.html.j2", status=status, message=self.catalog.t(key))
+
+    def client(self, request: web.Request) -> str:
+        """The real client address (behind a trusted proxy: from X-Forwarded-For)."""
+        if CLIENT not in request:
+            forwarded = ",".join(request.headers.getall("X-Forwarded-For", [])) or None
+            request[CLIENT] = client_address(request.remote, forwarded, self.trusted)
+        return request[CLIENT]
 
     def set_cookie(self, response: web.StreamResponse, name: str, value: str) -> None:
         response.set_cookie(name, value, httponly=True, samesite="Strict", secure=self.secure, path="/")
@@ -102,34 +203,107 @@ class WebApp:
             consult_id=consult.id if consult else None,
             on_behalf_of=on_behalf,
             detail=detail,
+            client_address=self.client(request),
         )
+
+    async def audit_attempt(self, request: web.Request, attempt: Attempt, step: str) -> None:
+        """A failed password or code (and the lock it started): the account when it is a real one,
+        else "unknown" (a typed username is never stored); never the password or the code."""
+        account = attempt.account
+        now = self.app.clock.now()
+
+        async def write(event: str, detail: str) -> None:
+            await self.repo.audit(
+                now,
+                event,
+                account.display_name if account else "unknown",
+                account_id=account.id if account else None,
+                practice_id=account.practice_id if account else None,
+                detail=detail,
+                client_address=self.client(request),
+            )
+
+        await write("login_failed", attempt.outcome if attempt.outcome in ("locked", "not_ready") else step)
+        if attempt.locked_for is not None:
+            await write("account_locked", f"{int(attempt.locked_for.total_seconds() // 60)} min")
+
+    def _secure(self, response: web.StreamResponse) -> None:
+        for key, value in self.headers.items():
+            response.headers.setdefault(key, value)
 
     @web.middleware
     async def security(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Every response gets the security headers, errors too; an error is a short Dutch page;
+        an unexpected exception is logged by its type only (its text may hold patient data)."""
         try:
             response = await handler(request)
-        except (web.HTTPNotFound, web.HTTPGone) as exc:
-            key = "web.errors.not_found" if exc.status == 404 else "web.errors.erased"
-            response = self.error(request, exc.status, key)
+        except PageError as exc:
+            response = self.error(request, exc.status, exc.key)
         except web.HTTPException as exc:
-            for key, value in HEADERS.items():
-                exc.headers.setdefault(key, value)
-            raise
-        for key, value in HEADERS.items():
-            response.headers.setdefault(key, value)
+            if exc.status < 400:  # a redirect
+                self._secure(exc)
+                raise
+            response = self.error(request, exc.status, STATUS_KEYS.get(exc.status, "web.errors.unexpected"))
+            if "Allow" in exc.headers:
+                response.headers["Allow"] = exc.headers["Allow"]
+        except Exception as exc:
+            resource = request.match_info.route.resource
+            where = resource.canonical if resource is not None else "-"
+            log.error("web: unexpected %s on %s %s", type(exc).__name__, request.method, where)
+            response = self._unexpected(request)
+        self._secure(response)
         return response
+
+    def _unexpected(self, request: web.Request) -> web.Response:
+        try:
+            return self.error(request, 500, "web.errors.unexpected")
+        except Exception as exc:  # the page itself fails: the sentence alone
+            log.error("web: the error page failed too (%s)", type(exc).__name__)
+            return web.Response(text=self.catalog.t("web.errors.unexpected"), status=500)
+
+    def _same_origin(self, request: web.Request) -> bool:
+        """A state-changing request must come from our own pages: its Origin (or, without one, its
+        Referer) is WEB_BASE_URL, or without that the Host asked for. No header at all: not a
+        browser (browsers send Origin on every POST), so no cross-site forgery; the CSRF token
+        still counts."""
+        given = request.headers.get("Origin") or request.headers.get("Referer")
+        if given is None:
+            return True
+        origin = _origin(given)  # "null" (a sandboxed or privacy-stripped page) is None here
+        if origin is None:
+            return False
+        if self.base_origin is not None:
+            return origin == self.base_origin
+        host = _origin(f"{urlsplit(origin).scheme}://{request.host}")
+        return host == origin
+
+    async def form(self, request: web.Request) -> Any:
+        """The posted form; a body that cannot be read (bad UTF-8, a broken multipart) is a 400."""
+        try:
+            return await request.post()
+        except web.HTTPException:
+            raise
+        except (ValueError, LookupError, AssertionError, KeyError) as exc:
+            log.warning("web: a form that cannot be read refused (%s)", type(exc).__name__)
+            raise PageError(400, "web.errors.bad_form") from None
 
     @web.middleware
     async def sessions(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.match_info.http_exception is not None:
+            return await handler(request)  # no such page or method: 404 / 405
         session = await self.auth.session(request.cookies.get(COOKIE))
         if session is not None:
             request[SESSION] = session
         public = request.path.startswith(PUBLIC)
-        if request.method == "POST":
-            form = await request.post()
+        if request.method not in SAFE_METHODS:
+            if not self._same_origin(request):
+                log.warning("web: a %s from another origin refused", request.method)
+                raise PageError(403, "web.errors.origin")
+            form = await self.form(request)
             expected = session.csrf if session else request.cookies.get(PRE_COOKIE, "")
             given = str(form.get("csrf", ""))
-            if not expected or not secrets.compare_digest(given, expected):
+            # As bytes: compare_digest refuses str with non-ASCII characters (a 500 before).
+            if not expected or not secrets.compare_digest(given.encode(), expected.encode()):
                 log.warning("web: form without a valid CSRF token refused")
                 return self.error(request, 403, "web.errors.csrf")
         if public:
@@ -145,36 +319,56 @@ class WebApp:
         # Keep the browser's token: a second tab or a redirected favicon request must not void the form.
         pre = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(24)
         request[PRE_CSRF] = pre
-        response = self.page(request, "login.html.j2", problem=None)
+        notice = self.catalog.t("web.login.enrolled") if request.query.get("klaar") == "1" else None
+        response = self.page(request, "login.html.j2", problem=None, notice=notice)
         self.set_cookie(response, PRE_COOKIE, pre)
         return response
 
-    def _throttled(self, request: web.Request) -> bool:
-        """Too many failed log-ins from this address in the last ``IP_WINDOW``."""
+    async def _reserve(self, request: web.Request) -> None:
+        """Count this attempt for the client's address before checking it (so a burst in parallel
+        counts too); too many failures in the last ``IP_WINDOW``: 429, audited once per window."""
         now = self.app.clock.now()
-        recent = [t for t in self.failures.get(request.remote or "", []) if now - t < IP_WINDOW]
-        self.failures[request.remote or ""] = recent
-        return len(recent) >= IP_MAX_FAILURES
+        key = throttle_key(self.client(request))
+        recent = [t for t in self.failures.get(key, []) if now - t < IP_WINDOW]
+        self.failures[key] = recent
+        if len(recent) >= IP_MAX_FAILURES:
+            last = self.throttled.get(key)
+            if last is None or now - last >= IP_WINDOW:
+                self.throttled[key] = now
+                await self.repo.audit(now, "login_throttled", "unknown", client_address=self.client(request))
+            raise PageError(429, "web.login.slow_down")
+        recent.append(now)
+        if len(self.failures) > 10_000:  # many addresses: forget the quiet ones
+            for old in [k for k, times in self.failures.items() if not times or now - times[-1] >= IP_WINDOW]:
+                self.failures.pop(old, None)
+                self.throttled.pop(old, None)
 
-    def _failed(self, request: web.Request) -> None:
-        self.failures.setdefault(request.remote or "", []).append(self.app.clock.now())
+    def _release(self, request: web.Request) -> None:
+        """The attempt succeeded: it does not count against the address."""
+        recent = self.failures.get(throttle_key(self.client(request)))
+        if recent:
+            recent.pop()
 
     async def login(self, request: web.Request) -> web.StreamResponse:
-        if self._throttled(request):
-            return self.error(request, 429, "web.login.slow_down")
+        await self._reserve(request)
         form = await request.post()
-        account, outcome = await self.auth.check_password(
-            str(form.get("username", "")), str(form.get("password", ""))
-        )
-        if account is None:
-            self._failed(request)
+        attempt = await self.auth.check_password(str(form.get("username", "")), str(form.get("password", "")))
+        if not attempt.ok or attempt.account is None:
+            # Unknown, locked and wrong: one answer, so a username cannot be told from a typo. Only
+            # the right password of an account without an app hears that it needs a new link.
+            await self.audit_attempt(request, attempt, "password")
             pre = secrets.token_urlsafe(24)
             request[PRE_CSRF] = pre
-            key = "web.login.locked" if outcome == "locked" else "web.login.wrong"
-            response = self.page(request, "login.html.j2", status=401, problem=self.catalog.t(key))
+            key = "web.login.not_ready" if attempt.outcome == "not_ready" else "web.login.wrong"
+            problem = self.catalog.t(key)
+            response = self.page(request, "login.html.j2", status=401, problem=problem, notice=None)
             self.set_cookie(response, PRE_COOKIE, pre)
             return response
-        token, _ = await self.auth.start_session(account)
+        self._release(request)
+        old: Session | None = request.get(SESSION)
+        if old is not None:
+            await self.auth.end_session(old)
+        token, _ = await self.auth.start_session(attempt.account)
         redirect = web.HTTPSeeOther("/login/totp")
         self.set_cookie(redirect, COOKIE, token)
         redirect.del_cookie(PRE_COOKIE, path="/")
@@ -182,34 +376,33 @@ class WebApp:
 
     async def totp_form(self, request: web.Request, problem: str | None = None) -> web.Response:
         session: Session | None = request.get(SESSION)
-        if session is None:
-            raise web.HTTPSeeOther("/login")
-        enrol = None
-        if not session.account.totp_confirmed:
-            secret = await self.auth.totp_secret(session.account)
-            uri = self.auth.provisioning_uri(session.account, secret)
-            enrol = {"secret": secret, "qr": qr_svg(uri)}
-        return self.page(
-            request, "totp.html.j2", status=401 if problem else 200, enrol=enrol, problem=problem
-        )
+        if session is None or not session.account.totp_confirmed:
+            raise web.HTTPSeeOther("/login")  # an app is linked through an enrolment link, never here
+        return self.page(request, "totp.html.j2", status=401 if problem else 200, problem=problem)
 
     async def totp(self, request: web.Request) -> web.StreamResponse:
         session: Session | None = request.get(SESSION)
         if session is None:
             raise web.HTTPSeeOther("/login")
-        if self._throttled(request):
-            return self.error(request, 429, "web.login.slow_down")
+        await self._reserve(request)
         form = await request.post()
-        if not await self.auth.verify_totp(session, str(form.get("code", ""))):
-            self._failed(request)
-            account = await self.repo.account(session.account.id)
-            locked = bool(account and account["locked_until"])
+        attempt = await self.auth.verify_totp(session, str(form.get("code", "")))
+        if not attempt.ok:
+            await self.audit_attempt(request, attempt, "code")
+            locked = attempt.outcome == "locked" or attempt.locked_for is not None
             return await self.totp_form(
                 request, self.catalog.t("web.login.locked" if locked else "web.login.bad_code")
             )
-        request[SESSION] = Session(session.token_hash, session.account, session.csrf, True)
+        self._release(request)
+        # A new token for the whole session: one seen during the password step no longer works.
+        token, renewed = await self.auth.renew(
+            Session(session.token_hash, session.account, session.csrf, True)
+        )
+        request[SESSION] = renewed
         await self.audit(request, "login")
-        raise web.HTTPSeeOther("/")
+        redirect = web.HTTPSeeOther("/")
+        self.set_cookie(redirect, COOKIE, token)
+        raise redirect
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         session: Session = request[SESSION]
@@ -218,6 +411,102 @@ class WebApp:
         redirect = web.HTTPSeeOther("/login")
         redirect.del_cookie(COOKIE, path="/")
         raise redirect
+
+    async def logout_everywhere(self, request: web.Request) -> web.StreamResponse:
+        session: Session = request[SESSION]
+        await self.audit(request, "logout_everywhere")
+        await self.auth.end_all_sessions(session.account.id)
+        redirect = web.HTTPSeeOther("/login")
+        redirect.del_cookie(COOKIE, path="/")
+        raise redirect
+
+    # -- enrolment: the holder sets their own password and links their app ------------------------
+    async def enrol_form(self, request: web.Request, problem: str | None = None) -> web.Response:
+        enrolment = await self.auth.enrolment(request.match_info["token"])
+        if enrolment is None:
+            raise PageError(410, "web.enrol.expired")
+        pre = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(24)
+        request[PRE_CSRF] = pre
+        uri = self.auth.provisioning_uri(enrolment.account, enrolment.secret)
+        zone = self.app.settings.zone
+        response = self.page(
+            request,
+            "enrol.html.j2",
+            status=400 if problem else 200,
+            token=request.match_info["token"],
+            account=enrolment.account,
+            secret=enrolment.secret,
+            qr=qr_svg(uri),
+            expires=self.catalog.format_when(enrolment.expires_at.astimezone(zone), "short"),
+            min_password=MIN_PASSWORD,
+            problem=problem,
+        )
+        self.set_cookie(response, PRE_COOKIE, pre)
+        return response
+
+    async def enrol(self, request: web.Request) -> web.StreamResponse:
+        token = request.match_info["token"]
+        enrolment = await self.auth.enrolment(token)
+        if enrolment is None:
+            raise PageError(410, "web.enrol.expired")
+        form = await request.post()
+        outcome = await self.auth.enrol(
+            token, str(form.get("password", "")), str(form.get("repeat", "")), str(form.get("code", ""))
+        )
+        if outcome == "expired":
+            raise PageError(410, "web.enrol.expired")
+        if outcome != "ok":
+            return await self.enrol_form(request, self.catalog.t(PASSWORD_PROBLEMS[outcome], n=MIN_PASSWORD))
+        account = enrolment.account
+        await self.repo.audit(
+            self.app.clock.now(),
+            "enrolled",
+            account.display_name,
+            account_id=account.id,
+            practice_id=account.practice_id,
+            client_address=self.client(request),
+        )
+        redirect = web.HTTPSeeOther("/login?klaar=1")
+        redirect.del_cookie(PRE_COOKIE, path="/")
+        raise redirect
+
+    # -- my account: a new password, log out everywhere ---------------------------------------------
+    async def account_page(
+        self, request: web.Request, problem: str | None = None, done: bool = False
+    ) -> web.Response:
+        return self.page(
+            request,
+            "account.html.j2",
+            status=400 if problem else 200,
+            problem=problem,
+            done=done,
+            min_password=MIN_PASSWORD,
+        )
+
+    async def change_password(self, request: web.Request) -> web.StreamResponse:
+        session: Session = request[SESSION]
+        await self._reserve(request)
+        form = await request.post()
+        attempt = await self.auth.change_password(
+            session,
+            str(form.get("current", "")),
+            str(form.get("code", "")),
+            str(form.get("password", "")),
+            str(form.get("repeat", "")),
+        )
+        if attempt.outcome in ("wrong", "locked"):
+            await self.audit_attempt(request, attempt, "change_password")
+            return await self.account_page(request, self.catalog.t("web.account.wrong"))
+        if not attempt.ok:  # the new password will not do
+            problem = self.catalog.t(PASSWORD_PROBLEMS[attempt.outcome], n=MIN_PASSWORD)
+            return await self.account_page(request, problem)
+        self._release(request)
+        await self.audit(request, "change_password")
+        token, renewed = await self.auth.renew(session)
+        request[SESSION] = renewed
+        response = await self.account_page(request, done=True)
+        self.set_cookie(response, COOKIE, token)
+        return response
 
     # -- pages -----------------------------------------------------------------------------
     async def consults(self, request: web.Request) -> web.Response:
@@ -249,11 +538,13 @@ class WebApp:
     async def _consult(self, request: web.Request) -> Consult:
         session: Session = request[SESSION]
         consult_id = row_id(request.match_info["consult"])
-        consult = await self.app.repo.consults.get(consult_id) if consult_id is not None else None
+        if consult_id is None:  # not a number, or beyond what SQLite stores
+            raise PageError(400, "web.errors.bad_address")
+        consult = await self.app.repo.consults.get(consult_id)
         if consult is None or consult.practice_id != session.account.practice_id:
-            raise web.HTTPNotFound()
+            raise PageError(404, "web.errors.not_found")
         if consult.status == "erased":
-            raise web.HTTPGone()
+            raise PageError(410, "web.errors.erased")
         return consult
 
     async def agenda(self, request: web.Request) -> web.Response:
@@ -311,8 +602,13 @@ class WebApp:
     async def agenda_pdf(self, request: web.Request) -> web.Response:
         consult = await self._consult(request)
         text = await self.app.agenda.text(consult.id, include_name=True) or ""
+        try:
+            title = self.catalog.t("web.agenda.pdf_title", id=consult.id)
+            body = exports.pdf(title, text, self.app.settings.pdf_font)
+        except exports.PdfFontMissing as exc:
+            log.error("agenda PDF not made: %s; set PDF_FONT to a Unicode TrueType font", exc)
+            return self.error(request, 503, "web.errors.pdf_font")
         await self.audit(request, "export_pdf", consult)
-        body = exports.pdf(self.catalog.t("web.agenda.pdf_title", id=consult.id), text)
         return web.Response(
             body=body,
             content_type="application/pdf",
@@ -402,10 +698,12 @@ class WebApp:
 
     async def end_action(self, request: web.Request) -> web.StreamResponse:
         consult = await self._consult(request)
-        action = int(request.match_info["action"])
+        action = row_id(request.match_info["action"])
+        if action is None:
+            raise PageError(400, "web.errors.bad_address")
         goals = await self.app.plans.goals(consult.patient_id)
         if action not in {a.id for g in goals for a in g.actions}:
-            raise web.HTTPNotFound()
+            raise PageError(404, "web.errors.not_found")
         await self.app.plans.end_action(action)
         await self.audit(request, "change_plan", consult, f"action {action} ended")
         raise web.HTTPSeeOther(f"/consult/{consult.id}#plan")
@@ -421,7 +719,7 @@ class WebApp:
         consult = await self._consult(request)
         consults = await self.app.repo.consults.of_patient(consult.patient_id)
         goals = await self.app.plans.goals(consult.patient_id, with_history=True)
-        reminders = await self.app.reminders.reminders.of_patient(
+        reminders = await self.app.repo.reminders.of_patient(
             consult.patient_id, consults[0].scheduled_at - timedelta(days=366), self.app.clock.now()
         )
         events: list[tuple[datetime, str, str | None]] = [
@@ -496,33 +794,59 @@ class WebApp:
 
     # -- admin ---------------------------------------------------------------------------------
     async def accounts(
-        self, request: web.Request, created: dict[str, str] | None = None, problem: str | None = None
+        self, request: web.Request, link: dict[str, str] | None = None, problem: str | None = None
     ) -> web.Response:
         session: Session = request[SESSION]
         if not session.account.admin:
             return self.error(request, 403, "web.errors.admin_only")
         rows = await self.repo.accounts(session.account.practice_id)
-        return self.page(request, "accounts.html.j2", rows=rows, created=created, problem=problem)
+        return self.page(
+            request, "accounts.html.j2", rows=rows, link=link, problem=problem, me=session.account.id
+        )
+
+    def enrol_link(self, request: web.Request, token: str) -> dict[str, str]:
+        """The link to hand to the account holder (WEB_BASE_URL, else the address asked for)."""
+        base = self.app.settings.web_base_url or f"{request.scheme}://{request.host}"
+        expires = self.app.clock.now() + ENROL_FOR
+        when = self.catalog.format_when(expires.astimezone(self.app.settings.zone), "short")
+        return {"url": f"{base.rstrip('/')}/enrol/{token}", "expires": when}
 
     async def add_account(self, request: web.Request) -> web.Response:
         session: Session = request[SESSION]
         if not session.account.admin:
             return self.error(request, 403, "web.errors.admin_only")
         form = await request.post()
-        password = secrets.token_urlsafe(12)
         username = str(form.get("username", "")).strip()
         try:
-            account = await self.auth.create_account(
+            account, token = await self.auth.create_account(
                 session.account.practice_id,
                 username,
                 str(form.get("name", "")).strip() or username,
-                password,
                 role="admin" if form.get("role") == "admin" else "poh",
             )
         except AuthError:
             return await self.accounts(request, problem=self.catalog.t("web.accounts.problem"))
         await self.audit(request, "create_account", detail=f"account {account}")
-        return await self.accounts(request, created={"username": username, "password": password})
+        link = {"username": username, **self.enrol_link(request, token)}
+        return await self.accounts(request, link=link)
+
+    async def reset_account(self, request: web.Request) -> web.Response:
+        """A new enrolment link; the old password, app and sessions stop working."""
+        session: Session = request[SESSION]
+        if not session.account.admin:
+            return self.error(request, 403, "web.errors.admin_only")
+        account_id = row_id(request.match_info["account"])
+        if account_id is None:
+            raise PageError(400, "web.errors.bad_address")
+        row = await self.repo.account(account_id)
+        if row is None or row["practice_id"] != session.account.practice_id:
+            raise PageError(404, "web.errors.no_page")
+        if account_id == session.account.id:  # yourself: change your password on your own page
+            return await self.accounts(request, problem=self.catalog.t("web.accounts.not_yourself"))
+        token = await self.auth.reset_account(account_id)
+        await self.audit(request, "reset_account", detail=f"account {account_id}")
+        link = {"username": row["username"], **self.enrol_link(request, token)}
+        return await self.accounts(request, link=link)
 
     # -- admin (audit) ---------------------------------------------------------------------------
     async def audit_log(self, request: web.Request) -> web.Response:
@@ -545,6 +869,11 @@ class WebApp:
                 web.get("/login/totp", self.totp_form),
                 web.post("/login/totp", self.totp),
                 web.post("/logout", self.logout),
+                web.post("/logout/all", self.logout_everywhere),
+                web.get("/enrol/{token}", self.enrol_form),
+                web.post("/enrol/{token}", self.enrol),
+                web.get("/account", self.account_page),
+                web.post("/account/password", self.change_password),
                 web.get("/", self.consults),
                 web.get("/consult/{consult}", self.agenda),
                 web.get("/consult/{consult}/soep.txt", self.soep),
@@ -556,11 +885,13 @@ class WebApp:
                 web.get("/admin/audit", self.audit_log),
                 web.get("/admin/accounts", self.accounts),
                 web.post("/admin/accounts", self.add_account),
+                web.post("/admin/accounts/{account}/reset", self.reset_account),
                 web.get("/population", self.population_page),
                 web.get("/consult/{consult}/timeline", self.timeline),
                 web.get("/invite", self.invite_form),
                 web.post("/invite", self.invite),
                 web.get("/favicon.ico", self.no_icon),
+                web.get(health.PATH, health.Healthz(self.app).get),  # no log-in, no patient data
                 web.static("/static", STATIC),
             ]
         )
@@ -576,9 +907,46 @@ def qr_svg(data: str) -> str:
     return image.to_string(encoding="unicode")
 
 
+class AccessLog(AbstractAccessLogger):
+    """One line per request on ``bot.web.access``: method, the route with its numbers filled in,
+    status, milliseconds. Never a query string, a token, or a path someone typed (a path that
+    matches no route is ``-``): those can hold names."""
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            "%s %s %d %d ms", request.method, route_of(request), response.status, round(time * 1000)
+        )
+
+
+_STATIC_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+
+
+def route_of(request: web.BaseRequest) -> str:
+    """``/consult/12/timeline``; a part that is not a plain number is ``?``, a token ``...``."""
+    info = getattr(request, "match_info", None)
+    resource = info.route.resource if info is not None else None
+    if info is None or resource is None:
+        return "-"
+    if isinstance(resource, web.StaticResource):
+        name = info.get("filename", "")
+        return f"{resource.canonical}/{name if _STATIC_NAME.fullmatch(name) else '?'}"
+
+    def part(match: re.Match[str]) -> str:
+        value = info.get(match[1], "")
+        if match[1] == "token":
+            return "..."
+        return value if re.fullmatch(r"[0-9]{1,19}", value) else "?"
+
+    return re.sub(r"\{(\w+)\}", part, resource.canonical)
+
+
 async def serve(app: App, host: str, port: int) -> web.AppRunner:
     """Serve the web app (port 0: any free port; see ``runner.addresses``)."""
-    runner = web.AppRunner(WebApp(app).routes(), access_log=None)
+    runner = web.AppRunner(WebApp(app).routes(), access_log_class=AccessLog, access_log=access_log)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     log.info("web app listening on %s", runner.addresses)

@@ -17,7 +17,7 @@ from bot.config import Settings
 from bot.content import Catalog
 from bot.nlp.analyzer import Analyzer
 from bot.services.agenda import AgendaService
-from bot.storage.models import Consult
+from bot.storage.models import Consult, ConsultStatus
 
 
 def _median_seconds(work: Callable[[], Any], repeat: int) -> float:
@@ -54,7 +54,7 @@ def bench_nlp(settings: Settings, repeat: int = 30) -> str:
         settings.low_score_threshold,
         lambda: analyzer,
     )
-    consult = Consult(1, 1, 1, None, datetime(2026, 12, 1, 13, 30, tzinfo=UTC), "ready", None)
+    consult = Consult(1, 1, 1, None, datetime(2026, 12, 1, 13, 30, tzinfo=UTC), ConsultStatus.READY, None)
 
     def full() -> None:
         agenda.render(agenda.build(consult, answers, None))

@@ -17,14 +17,12 @@ from typing import TextIO
 import yaml
 
 from bot.app import App, build_app
+from bot.callbacks import CheckTap, EraseTap
 from bot.channels import Reply
-from bot.commands import PATIENT_COMMANDS, split_command
 from bot.config import Settings
 from bot.flows.engine import DECLINED, DONE
 from bot.flows.model import Button, Choice, OutMessage, Text
 from bot.numbers import whole_number
-from bot.services.patients import ERASE_PREFIX
-from bot.services.safety import CHECK_PREFIX
 
 DEMO_USER = 1000001
 HINT = (
@@ -86,14 +84,14 @@ def load_answers(path: Path) -> list[str]:
 async def _step(app: App, channel: ConsoleChannel, patient_id: int, line: str) -> Reply:
     patient = await app.repo.patients.get(patient_id)
     assert patient is not None
-    command = split_command(line)
-    if command is not None:
-        return await app.patients.command(patient, PATIENT_COMMANDS.get(command[0], "unknown"), text=line)
+    action = app.catalog.commands.of_patient(line)
+    if action is not None:
+        return await app.patients.command(patient, action, text=line)
     button = channel.tap(line)
-    if button is not None and button.value.startswith(CHECK_PREFIX):
-        return await app.patients.answer_check(patient, button.value)
-    if button is not None and button.value.startswith(ERASE_PREFIX):
-        return await app.patients.erase(patient, button.value)
+    if button is not None and CheckTap.matches(button.value):
+        return await app.patients.answer_check(patient, CheckTap.unpack(button.value))
+    if button is not None and EraseTap.matches(button.value):
+        return await app.patients.erase(patient, EraseTap.unpack(button.value))
     if button is not None and channel.seq is not None:
         return await app.patients.handle(patient, Choice(channel.seq, button.value))
     return await app.patients.handle(patient, Text(line))

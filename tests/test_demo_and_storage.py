@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.content import DEFAULT_CONTENT_DIR
 from bot.services.invites import hash_token
+from tests.catalog import dimension, label, says, theme
 from tests.conftest import make_practice, run_cli
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "bot" / "storage" / "migrations"
@@ -26,11 +28,13 @@ async def test_demo_with_answers_file_prints_the_agenda(tmp_path: Path) -> None:
     )
     assert code == 0, err
     agenda = out.split("The agenda as the POH receives it:")[1]
-    assert "Status: klaar" in agenda
-    assert agenda.index("1. mijn knie") < agenda.index("2. 🤕 Pijn") < agenda.index("Levensgebieden")
-    assert "Lichaamsfuncties: 4 · wil bespreken · laag" in agenda
-    assert "Thema's: Pijn, Slapen" in agenda
-    assert "Kwaliteit van leven: 5 · wil bespreken · laag" in agenda and "Thema's: Geld" in agenda
+    assert f"Status: {says('clinician.status.ready')}" in agenda
+    second = f"2. {theme('pijn', emoji=True)}"
+    assert agenda.index("1. mijn knie") < agenda.index(second) < agenda.index("Levensgebieden")
+    assert f"{dimension('lichaamsfuncties')}: 4 · wil bespreken · laag" in agenda
+    assert f"Thema's: {theme('pijn')}, {theme('slapen')}" in agenda
+    assert f"{dimension('kwaliteit_van_leven')}: 5 · wil bespreken · laag" in agenda
+    assert f"Thema's: {theme('geld')}" in agenda
     assert '"Dat ik weer kan fietsen met mijn kleinzoon"' in agenda
     assert "- de nieuwe pillen" in agenda
     assert "Traceback" not in out + err
@@ -38,10 +42,11 @@ async def test_demo_with_answers_file_prints_the_agenda(tmp_path: Path) -> None:
 
 async def test_demo_stops_early_with_exit_code_2(tmp_path: Path) -> None:
     answers = tmp_path / "a.yaml"
-    answers.write_text("answers:\n  - Ja, ik doe mee\n  - /pauze\n", encoding="utf-8")
+    yes = json.dumps(label("buttons.consent_yes"))  # a JSON string is a YAML string
+    answers.write_text(f"answers:\n  - {yes}\n  - /pauze\n", encoding="utf-8")
     code, out, _ = await run_cli("demo", "--answers", str(answers), cwd=tmp_path)
     assert code == 2
-    assert "Status: bezig" in out
+    assert f"Status: {says('clinician.status.in_progress')}" in out
 
 
 async def test_migrations_wal_and_restart(settings: Settings, clock: FrozenClock) -> None:

@@ -13,10 +13,10 @@ import pytest
 from bot.app import App, build_app
 from bot.clock import FrozenClock
 from bot.flows.model import OutMessage
-from bot.services.voice_answers import CONFIRM_PREFIX
 from bot.storage.models import OutboxItem
 from bot.telegram.runner import resume_after_restart
 from bot.testing.fake_telegram import FakeTelegram
+from tests.catalog import CATALOG, asks, dimension, label, says, shows, theme
 from tests.conftest import DIMS, Harness, make_practice
 
 PATIENT = 7001
@@ -40,21 +40,22 @@ async def conversation(app: App) -> dict[str, Any]:
 
 
 async def complete_intake(h: Harness) -> None:
-    await h.tap(PATIENT, "Ja, ik doe mee")
+    await h.tap(PATIENT, label("buttons.consent_yes"))
     await h.say(PATIENT, "Mijn tuin en mijn kleinkinderen")
     for dim in DIMS:
         low = dim == "lichaamsfuncties"
         await h.tap(PATIENT, "3" if low else "8")
-        await h.tap(PATIENT, "Ja" if dim in ("lichaamsfuncties", "meedoen") else "Nee")
+        talk = dim in ("lichaamsfuncties", "meedoen")
+        await h.tap(PATIENT, label("buttons.answer_yes") if talk else label("buttons.answer_no"))
         if low:
-            await h.tap(PATIENT, "Pijn")
-            await h.tap(PATIENT, "Slapen")
-            await h.tap(PATIENT, "Klaar")
+            await h.tap(PATIENT, theme("pijn"))
+            await h.tap(PATIENT, theme("slapen"))
+            await h.tap(PATIENT, label("buttons.done"))
             await h.say(PATIENT, "Mijn rug speelt op bij het traplopen")
     await h.say(PATIENT, "de nieuwe pillen\nmijn rug")
     await h.tap(PATIENT, "mijn rug")
-    await h.tap(PATIENT, "Meedoen")
-    await h.tap(PATIENT, "Klaar")
+    await h.tap(PATIENT, dimension("meedoen"))
+    await h.tap(PATIENT, label("buttons.done"))
 
 
 async def test_unknown_user_gets_kind_message_and_no_data(
@@ -78,7 +79,7 @@ async def test_unknown_user_gets_kind_message_and_no_data(
     await harness.pump()
     texts = [m.text for m in core.to_chat(STRANGER)]
     assert len(texts) == 2  # /start, and one note for the rest: a stranger is answered once a while
-    assert all("uitnodiging" in t for t in texts)
+    assert all(says("unknown_user") in t for t in texts)
     assert not any("Linde" in t or "december" in t for t in texts)
 
 
@@ -94,36 +95,37 @@ async def test_a_stranger_flood_costs_one_reply_but_danger_is_always_answered(
     assert "113" in core.to_chat(STRANGER)[-2].text + core.to_chat(STRANGER)[-1].text
     clock.advance(timedelta(minutes=11))
     await harness.say(STRANGER, "hallo?")
-    assert "uitnodiging" in core.last_to(STRANGER).text
+    assert says("unknown_user") in core.last_to(STRANGER).text
 
 
 async def test_invalid_and_reused_tokens(harness: Harness, core: FakeTelegram, clock: FrozenClock) -> None:
     info = await make_practice(harness.app, clock)
     await harness.say(STRANGER, "/start bogus-token")
-    assert "werkt niet meer" in core.last_to(STRANGER).text
+    assert says("invalid_token") in core.last_to(STRANGER).text
     await harness.say(PATIENT, f"/start {info['patient'].token}")
-    assert "Doet u mee?" in core.last_to(PATIENT).text
+    assert shows(core.last_to(PATIENT).text, "consent")
     await harness.say(STRANGER, f"/start {info['patient'].token}")  # a second person with the same link
-    assert "werkt niet meer" in core.last_to(STRANGER).text
+    assert says("invalid_token") in core.last_to(STRANGER).text
 
 
 async def test_expired_token(harness: Harness, core: FakeTelegram, clock: FrozenClock) -> None:
     info = await make_practice(harness.app, clock)
     clock.advance(harness.app.invites.ttl)
     await harness.say(PATIENT, f"/start {info['patient'].token}")
-    assert "werkt niet meer" in core.last_to(PATIENT).text
+    assert says("invalid_token") in core.last_to(PATIENT).text
 
 
 async def test_full_intake_reaches_the_poh(harness: Harness, core: FakeTelegram, clock: FrozenClock) -> None:
-    await setup_people(harness, clock)
-    assert "gekoppeld aan Huisartsenpraktijk De Linde" in core.last_to(POH).text
+    info = await setup_people(harness, clock)
+    assert says("clinician.welcome", practice="Huisartsenpraktijk De Linde") in core.last_to(POH).text
     await complete_intake(harness)
     closing = core.last_to(PATIENT).text
-    assert "dinsdag 1 december om 14:30" in closing
+    assert says("closing", when=CATALOG.format_when(info["consult_at"])) in closing
     agenda = "\n".join(m.text for m in core.to_chat(POH)[1:])
-    assert "gesprek #1 is klaar" in agenda
-    assert agenda.index("1. mijn rug") < agenda.index("2. 🤝 Meedoen") < agenda.index("Lichaamsfuncties: 3")
-    assert "Thema's: Pijn, Slapen" in agenda
+    assert says("clinician.new_agenda", id=1) in agenda
+    second, first_score = f"2. {dimension('meedoen', emoji=True)}", f"{dimension('lichaamsfuncties')}: 3"
+    assert agenda.index("1. mijn rug") < agenda.index(second) < agenda.index(first_score)
+    assert f"Thema's: {theme('pijn')}, {theme('slapen')}" in agenda
     assert '"Mijn rug speelt op bij het traplopen"' in agenda
     assert "Mijn tuin en mijn kleinkinderen" in agenda
     # The display name is for the POH in the CLI only: never through Telegram.
@@ -142,16 +144,16 @@ async def test_answered_question_loses_its_buttons(
 ) -> None:
     await setup_people(harness, clock)
     consent = core.last_question(PATIENT)
-    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
     assert consent.reply_markup is None
     assert core.callback_answers  # every tap is answered
 
 
 BAD_INPUTS: list[tuple[str, dict[str, Any], str]] = [
-    ("text", {"text": "geen idee"}, "Tik op een van de knoppen"),
-    ("number out of range", {"text": "42"}, "van 0 tot en met 10"),
-    ("emoji only", {"text": "👍👍"}, "Tik op een van de knoppen"),
-    ("huge text", {"text": "x" * 4096}, "Tik op een van de knoppen"),
+    ("text", {"text": "geen idee"}, says("bad.use_buttons")),
+    ("number out of range", {"text": "42"}, says("bad.scale_range", min=0, max=10)),
+    ("emoji only", {"text": "👍👍"}, says("bad.use_buttons")),
+    ("huge text", {"text": "x" * 4096}, says("bad.use_buttons")),
     (
         "sticker",
         {
@@ -165,7 +167,7 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], str]] = [
                 "is_video": False,
             }
         },
-        "kan ik niet lezen",
+        says("bad.media"),
     ),
     (
         "photo",
@@ -173,20 +175,20 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], str]] = [
             "photo": [{"file_id": "p", "file_unique_id": "p", "width": 10, "height": 10}],
             "caption": "mijn knie",
         },
-        "kan ik niet lezen",
+        says("bad.media"),
     ),
     (
         "document",
         {"document": {"file_id": "d", "file_unique_id": "d", "file_name": "brief.pdf"}},
-        "kan ik niet lezen",
+        says("bad.media"),
     ),
-    ("location", {"location": {"latitude": 52.09, "longitude": 5.12}}, "kan ik niet lezen"),
+    ("location", {"location": {"latitude": 52.09, "longitude": 5.12}}, says("bad.media")),
     (
         "voice",
         {"voice": {"file_id": "v", "file_unique_id": "v", "duration": 4}},
-        "Hier past geen spraakbericht",
+        says("bad.voice"),
     ),
-    ("unknown command", {"text": "/foo"}, "/help"),
+    ("unknown command", {"text": "/foo"}, says("bad.unknown_command")),
 ]
 
 
@@ -200,8 +202,8 @@ async def test_bad_input_at_a_button_step(
     expected: str,
 ) -> None:
     await setup_people(harness, clock)
-    await harness.tap(PATIENT, "Ja, ik doe mee")
-    await harness.tap(PATIENT, "Overslaan")
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
+    await harness.tap(PATIENT, label("buttons.skip"))
     before = await conversation(harness.app)
     count = len(core.to_chat(PATIENT))
     core.user_message(PATIENT, **content)
@@ -211,52 +213,53 @@ async def test_bad_input_at_a_button_step(
     new = core.to_chat(PATIENT)[count:]
     assert len(new) == 2, name
     assert expected in new[0].text
-    assert "Welk cijfer" in new[1].text and new[1].buttons  # the question again
+    assert asks(f"{DIMS[0]}.score") in new[1].text and new[1].buttons  # the question again
     assert core.errors == []
 
 
 async def test_free_text_bad_inputs(harness: Harness, core: FakeTelegram, clock: FrozenClock) -> None:
     await setup_people(harness, clock)
-    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
     before = await conversation(harness.app)
     await harness.say(PATIENT, "🙂🙂")
     await harness.say(PATIENT, "woord " * 600)  # 3600 characters: over our limit, within Telegram's
     assert await conversation(harness.app) == before
     texts = [m.text for m in core.to_chat(PATIENT)[-4:]]
-    assert "begrijp ik niet" in texts[0] and "te lang" in texts[2]
+    assert says("bad.text_unclear") in texts[0] and shows(texts[2], "bad.text_too_long")
 
 
 async def test_edited_message_is_explained_not_applied(
     harness: Harness, core: FakeTelegram, clock: FrozenClock
 ) -> None:
     await setup_people(harness, clock)
-    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
     await harness.say(PATIENT, "Mijn familie")
     before = await conversation(harness.app)
     core.user_edits(PATIENT, message_id=1, text="Mijn werk")
     await harness.pump()
     assert await conversation(harness.app) == before
     assert before["answers"]["what_matters"] == "Mijn familie"
-    assert "aangepast" in core.to_chat(PATIENT)[-2].text
+    assert says("bad.edited") in core.to_chat(PATIENT)[-2].text
 
 
 async def test_commands_mid_flow(harness: Harness, core: FakeTelegram, clock: FrozenClock) -> None:
     await setup_people(harness, clock)
-    await harness.tap(PATIENT, "Ja, ik doe mee")
-    await harness.tap(PATIENT, "Overslaan")
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
+    await harness.tap(PATIENT, label("buttons.skip"))
     await harness.tap(PATIENT, "6")
     state = await conversation(harness.app)
     await harness.say(PATIENT, "/help")
-    assert "/terug" in core.to_chat(PATIENT)[-2].text and "Wilt u dit bespreken" in core.last_to(PATIENT).text
+    assert says("help") in core.to_chat(PATIENT)[-2].text
+    assert asks(f"{DIMS[0]}.talk") in core.last_to(PATIENT).text
     assert await conversation(harness.app) == state
     await harness.say(PATIENT, "/terug")
     assert (await conversation(harness.app))["step"] == "lichaamsfuncties.score"
     await harness.say(PATIENT, "/start")
-    assert "al bezig" in core.to_chat(PATIENT)[-2].text
+    assert says("start_in_progress") in core.to_chat(PATIENT)[-2].text
     await harness.say(PATIENT, "/pauze")
-    assert "stoppen even" in core.last_to(PATIENT).text
+    assert says("pause") in core.last_to(PATIENT).text
     await harness.say(PATIENT, "/verder")
-    assert "Welkom terug" in core.to_chat(PATIENT)[-2].text
+    assert says("resume") in core.to_chat(PATIENT)[-2].text
     await harness.say(PATIENT, "/pauze")
     await harness.say(PATIENT, "7")  # any answer after a pause simply continues
     conv = await conversation(harness.app)
@@ -265,8 +268,8 @@ async def test_commands_mid_flow(harness: Harness, core: FakeTelegram, clock: Fr
 
 async def test_old_button_and_double_tap(harness: Harness, core: FakeTelegram, clock: FrozenClock) -> None:
     await setup_people(harness, clock)
-    await harness.tap(PATIENT, "Ja, ik doe mee")
-    await harness.tap(PATIENT, "Overslaan")
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
+    await harness.tap(PATIENT, label("buttons.skip"))
     score_question = core.last_question(PATIENT)
     old_nine = dict(score_question.buttons)["9"]  # kept: a second phone may still show it
     core.user_taps(PATIENT, score_question, "4")
@@ -276,12 +279,12 @@ async def test_old_button_and_double_tap(harness: Harness, core: FakeTelegram, c
     conv = await conversation(harness.app)
     assert conv["answers"]["lichaamsfuncties.score"] == 4 and conv["step"] == "lichaamsfuncties.talk"
     assert len(core.to_chat(PATIENT)) == count + 1  # one new question, no noise for the double tap
-    assert core.callback_answers[-1].get("text") == "Uw antwoord staat er al."
+    assert core.callback_answers[-1].get("text") == says("toast.already")
     assert score_question.reply_markup is None  # the bot took the buttons away
     core.user_taps(PATIENT, score_question, data=old_nine)  # an old button, much later
     await harness.pump()
     assert (await conversation(harness.app))["answers"]["lichaamsfuncties.score"] == 4
-    assert "eerdere vraag" in core.to_chat(PATIENT)[-2].text
+    assert says("bad.old_button") in core.to_chat(PATIENT)[-2].text
 
 
 async def test_malformed_callback_data(harness: Harness, core: FakeTelegram, clock: FrozenClock) -> None:
@@ -291,14 +294,14 @@ async def test_malformed_callback_data(harness: Harness, core: FakeTelegram, clo
     core.user_taps(PATIENT, core.last_question(PATIENT), data="something-else")
     await harness.pump()
     assert await conversation(harness.app) == before
-    assert "eerdere vraag" in core.to_chat(PATIENT)[-2].text
+    assert says("bad.old_button") in core.to_chat(PATIENT)[-2].text
 
 
 async def test_redelivered_update_is_applied_once(
     harness: Harness, core: FakeTelegram, clock: FrozenClock
 ) -> None:
     await setup_people(harness, clock)
-    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
     core.user_sends(PATIENT, "Gezond blijven")
     raw = core.pending[0]
     await harness.pump()
@@ -312,7 +315,7 @@ async def test_restart_resumes_exactly_where_they_were(
     harness: Harness, core: FakeTelegram, clock: FrozenClock, settings: Any
 ) -> None:
     await setup_people(harness, clock)
-    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
     await harness.say(PATIENT, "Mijn hond")
     await harness.tap(PATIENT, "5")
     # Simulate a crash after the answer was committed but before the next question was shown.
@@ -328,10 +331,10 @@ async def test_restart_resumes_exactly_where_they_were(
         count = len(core.to_chat(PATIENT))
         await resume_after_restart(app2, h2.responder)
         resent = core.to_chat(PATIENT)[count:]
-        assert len(resent) == 1 and "Wilt u dit bespreken" in resent[0].text
+        assert len(resent) == 1 and asks(f"{DIMS[0]}.talk") in resent[0].text
         await resume_after_restart(app2, h2.responder)  # a second restart: nothing again
         assert len(core.to_chat(PATIENT)) == count + 1
-        await h2.tap(PATIENT, "Ja")
+        await h2.tap(PATIENT, label("buttons.answer_yes"))
         conv = await conversation(app2)
         assert (
             conv["answers"]["lichaamsfuncties.score"] == 5 and conv["answers"]["what_matters"] == "Mijn hond"
@@ -339,72 +342,76 @@ async def test_restart_resumes_exactly_where_they_were(
         assert conv["step"] == "lichaamsfuncties.hard"
     finally:
         await app2.close()
-        harness.app.db = app2.db  # the fixture closes it again harmlessly
 
 
 async def test_stop_and_start_again(harness: Harness, core: FakeTelegram, clock: FrozenClock) -> None:
     await setup_people(harness, clock)
-    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
     await harness.say(PATIENT, "/stop")
-    assert "U bent gestopt" in core.last_to(PATIENT).text
+    assert says("stop") in core.last_to(PATIENT).text
     await harness.say(PATIENT, "hallo")
-    assert "/start" in core.last_to(PATIENT).text
+    assert says("stopped") in core.last_to(PATIENT).text
     await harness.say(PATIENT, "/start")
-    assert "Wat is nu echt belangrijk" in core.last_to(PATIENT).text
+    assert asks("what_matters") in core.last_to(PATIENT).text
 
 
 async def test_declined_consent_then_start(harness: Harness, core: FakeTelegram, clock: FrozenClock) -> None:
     await setup_people(harness, clock)
-    await harness.tap(PATIENT, "Nee, liever niet")
-    assert "geen vragen" in core.last_to(PATIENT).text
+    await harness.tap(PATIENT, label("buttons.consent_no"))
+    assert says("consent_declined") in core.last_to(PATIENT).text
     await harness.say(PATIENT, "toch wel")
-    assert "/start" in core.last_to(PATIENT).text
+    assert says("consent_declined") in core.last_to(PATIENT).text
     await harness.say(POH, "/agenda")
-    assert "wil niet meedoen" in core.last_to(POH).text
+    assert says("clinician.status.declined") in core.last_to(POH).text
     await harness.say(PATIENT, "/start")
-    assert "Doet u mee?" in core.last_to(PATIENT).text
+    assert shows(core.last_to(PATIENT).text, "consent")
 
 
 async def test_erase_after_confirmation(harness: Harness, core: FakeTelegram, clock: FrozenClock) -> None:
     info = await setup_people(harness, clock)
-    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
     await harness.say(PATIENT, "Mijn geheime antwoord")
     await harness.say(PATIENT, "/wis")
-    assert "Wilt u al uw gegevens wissen?" in core.last_to(PATIENT).text
-    await harness.tap(PATIENT, "Nee, niet wissen")
+    assert says("erase_confirm") in core.last_to(PATIENT).text
+    await harness.tap(PATIENT, label("buttons.erase_no"))
     assert (await conversation(harness.app))["answers"]["what_matters"] == "Mijn geheime antwoord"
     await harness.say(PATIENT, "/wis")
-    await harness.tap(PATIENT, "Ja, alles wissen")
-    assert "gewist" in core.last_to(PATIENT).text
+    await harness.tap(PATIENT, label("buttons.erase_yes"))
+    assert says("erase_done") in core.last_to(PATIENT).text
     consult_id = info["patient"].consult_id
     assert await harness.app.repo.answers.of_consult(consult_id) == {}
     assert await harness.app.repo.patients.by_telegram(PATIENT) is None
     patient = await harness.app.repo.patients.get(info["patient"].patient_id)
     assert patient.display_name is None and patient.telegram_user_id is None and patient.status == "erased"
     await harness.say(PATIENT, "hallo?")
-    assert "uitnodiging" in core.last_to(PATIENT).text
+    assert says("unknown_user") in core.last_to(PATIENT).text
     await harness.say(POH, "/agenda")
-    assert "gewist door patiënt" in core.last_to(POH).text
+    assert says("clinician.status.erased") in core.last_to(POH).text
     text = await harness.app.agenda.text(consult_id, include_name=True)
     assert "geheime" not in text and "gewist" in text
 
 
 async def test_poh_agenda_list_and_open(harness: Harness, core: FakeTelegram, clock: FrozenClock) -> None:
-    await setup_people(harness, clock)
+    info = await setup_people(harness, clock)
+
+    def line(consult: int, status: str) -> str:
+        when = CATALOG.format_when(info["consult_at"])
+        return says("clinician.list_line", id=consult, when=when, status=says(f"clinician.status.{status}"))
+
     await harness.say(POH, "/agenda")
     listing = core.last_to(POH)
-    assert "#1 · dinsdag 1 december om 14:30 · uitgenodigd" in listing.text
-    await harness.tap(PATIENT, "Ja, ik doe mee")
+    assert line(1, "invited") in listing.text
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
     await harness.say(POH, "/agenda")
-    assert "bezig" in core.last_to(POH).text
+    assert line(1, "in_progress") in core.last_to(POH).text
     await harness.tap(POH, "#1")
     opened = core.last_to(POH).text
-    assert "Agenda voorgesprek #1" in opened and "Status: bezig" in opened
+    assert "Agenda voorgesprek #1" in opened and f"Status: {says('clinician.status.in_progress')}" in opened
     await harness.say(POH, "iets anders")
-    assert "/agenda" in core.last_to(POH).text
+    assert says("clinician.unknown_text") in core.last_to(POH).text
     core.user_taps(POH, listing, data="ag:999")
     await harness.pump()
-    assert "kan ik niet vinden" in core.last_to(POH).text
+    assert says("clinician.not_found") in core.last_to(POH).text
 
 
 async def test_poh_cannot_open_other_practice(
@@ -416,14 +423,14 @@ async def test_poh_cannot_open_other_practice(
     await harness.say(5002, f"/start {invite.token}")
     core.user_taps(5002, core.last_to(POH), data="ag:1")  # a tap crafted for the other practice
     await harness.pump()
-    assert "kan ik niet vinden" in core.last_to(5002).text
+    assert says("clinician.not_found") in core.last_to(5002).text
     assert not any("Agenda voorgesprek" in m.text for m in core.to_chat(5002))
 
 
 async def test_group_chat_is_refused_kindly(harness: Harness, core: FakeTelegram) -> None:
     core.user_message(PATIENT, chat_type="group", text="/start")
     await harness.pump()
-    assert "één persoon" in core.sent[-1].text
+    assert says("bad.group_chat") in core.sent[-1].text
 
 
 async def test_long_agenda_is_split_under_the_limit(
@@ -431,16 +438,16 @@ async def test_long_agenda_is_split_under_the_limit(
 ) -> None:
     await setup_people(harness, clock)
     long = "Ik wil graag praten over " + " ".join(f"zorg{i}" for i in range(300))  # about 2000 chars
-    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
     await harness.say(PATIENT, long[:1990])
     for _dim in DIMS:
         await harness.tap(PATIENT, "2")
-        await harness.tap(PATIENT, "Ja")
-        await harness.tap(PATIENT, "Geld")
-        await harness.tap(PATIENT, "Klaar")
+        await harness.tap(PATIENT, label("buttons.answer_yes"))
+        await harness.tap(PATIENT, theme("geld"))
+        await harness.tap(PATIENT, label("buttons.done"))
         await harness.say(PATIENT, long[:1990])
     await harness.say(PATIENT, long[:1990])
-    await harness.tap(PATIENT, "Klaar")
+    await harness.tap(PATIENT, label("buttons.done"))
     agenda = core.to_chat(POH)[1:]
     assert len(agenda) >= 4
     assert all(len(m.text) <= 4096 for m in agenda)
@@ -459,7 +466,7 @@ async def test_unhandled_error_is_kind_and_logged_without_text(
 
     harness.app.patients.handle = broken  # type: ignore[method-assign]
     await harness.say(PATIENT, "mijn geheime tekst")
-    assert "Er ging iets mis" in core.last_to(PATIENT).text
+    assert says("bad.error") in core.last_to(PATIENT).text
     assert "RuntimeError" in caplog.text
     assert "geheime" not in caplog.text and str(PATIENT) not in caplog.text
 
@@ -469,44 +476,46 @@ async def test_crisis_answer_routes_at_once_and_alerts_the_poh(
     harness: Harness, core: FakeTelegram, clock: FrozenClock
 ) -> None:
     await setup_people(harness, clock)
-    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
     poh_before = len(core.to_chat(POH))
     await harness.say(PATIENT, "Eerlijk gezegd zie ik het niet meer zitten")
     texts = [m.text for m in core.to_chat(PATIENT)[-3:]]
+    assert says("safety.routes.crisis_113") in texts[0]
     assert "113" in texts[0] and "0800-0113" in texts[0] and "112" in texts[0]
-    assert "seintje" in texts[1]
+    assert says("safety.told_practice") in texts[1]
     question = core.last_question(PATIENT)
-    assert "verder met de vragen" in question.text
+    assert says("safety.continue") in question.text
     conv = await conversation(harness.app)
     assert conv["answers"]["what_matters"] == "Eerlijk gezegd zie ik het niet meer zitten"  # nothing lost
     alert = core.to_chat(POH)[poh_before:]
-    assert len(alert) == 1 and "gedachten aan zelfdoding" in alert[0].text and "113" in alert[0].text
+    assert len(alert) == 1 and says("safety.flags.suicide") in alert[0].text and "113" in alert[0].text
     assert "zitten" not in alert[0].text  # never the patient's words in the notice
     await harness.say(PATIENT, "hallo?")  # while held, the continue question comes back
-    assert "verder met de vragen" in core.last_to(PATIENT).text
-    await harness.tap(PATIENT, "Nu even niet")
-    assert "Neem de tijd" in core.last_to(PATIENT).text
-    await harness.tap(PATIENT, "Ja, verder")
-    assert "Welk cijfer" in core.last_to(PATIENT).text
+    assert says("safety.continue") in core.last_to(PATIENT).text
+    await harness.tap(PATIENT, label("buttons.not_now"))
+    assert says("safety.wait") in core.last_to(PATIENT).text
+    await harness.tap(PATIENT, label("buttons.go_on"))
+    assert asks(f"{DIMS[0]}.score") in core.last_to(PATIENT).text
     agenda = await harness.app.agenda.text(1)
-    assert agenda.index("⚠️ Rode vlag: gedachten aan zelfdoding") < agenda.index("Wat de patiënt het eerst")
+    red_flag = f"⚠️ Rode vlag: {says('safety.flags.suicide')}"
+    assert agenda.index(red_flag) < agenda.index("Wat de patiënt het eerst")
 
 
 async def test_crisis_where_a_button_is_expected_and_under_negation(
     harness: Harness, core: FakeTelegram, clock: FrozenClock
 ) -> None:
     await setup_people(harness, clock)
-    await harness.tap(PATIENT, "Ja, ik doe mee")
-    await harness.tap(PATIENT, "Overslaan")
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
+    await harness.tap(PATIENT, label("buttons.skip"))
     await harness.say(PATIENT, "ik denk er niet aan om mezelf iets aan te doen hoor")
     assert "113" in core.to_chat(PATIENT)[-3].text
     assert (await conversation(harness.app))["step"] == "lichaamsfuncties.score"
-    await harness.tap(PATIENT, "Ja, verder")
+    await harness.tap(PATIENT, label("buttons.go_on"))
     await harness.say(PATIENT, "ik ben doodmoe")  # an idiom: no alarm, just the buttons again
-    assert "Tik op een van de knoppen" in core.to_chat(PATIENT)[-2].text
+    assert says("bad.use_buttons") in core.to_chat(PATIENT)[-2].text
     core.user_edits(PATIENT, message_id=1, text="mijn man slaat me")  # an edit is read for safety too
     await harness.pump()
-    assert "Veilig Thuis" in core.to_chat(PATIENT)[-3].text
+    assert says("safety.routes.veilig_thuis") in core.to_chat(PATIENT)[-3].text
     flags = await harness.app.repo.safety.flags(1)
     assert set(flags) == {"self_harm", "suicide", "violence"}  # "mezelf iets aandoen": both, both 113
 
@@ -514,17 +523,18 @@ async def test_crisis_where_a_button_is_expected_and_under_negation(
 async def test_crisis_from_a_stranger_gets_the_route(harness: Harness, core: FakeTelegram) -> None:
     await harness.say(STRANGER, "ik heb pijn op de borst en zweet")
     texts = [m.text for m in core.to_chat(STRANGER)]
-    assert "Bel nu 112" in texts[0] and "uitnodiging" in texts[1] and "seintje" not in texts[0]
+    assert says("safety.routes.emergency_112") in texts[0] and says("unknown_user") in texts[1]
+    assert says("safety.told_practice") not in "".join(texts)
 
 
 async def test_crisis_words_after_a_command(harness: Harness, core: FakeTelegram, clock: FrozenClock) -> None:
     await setup_people(harness, clock)
-    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
     await harness.say(PATIENT, "/help ik wil dood")
     assert "113" in core.to_chat(PATIENT)[-3].text
-    await harness.tap(PATIENT, "Ja, verder")
+    await harness.tap(PATIENT, label("buttons.go_on"))
     await harness.say(PATIENT, "/foo")
-    assert "/help" in core.to_chat(PATIENT)[-2].text
+    assert says("bad.unknown_command") in core.to_chat(PATIENT)[-2].text
 
 
 async def test_refused_rows_fail_once_tell_the_practice_and_never_hold_up_an_alert(
@@ -554,9 +564,10 @@ async def test_refused_rows_fail_once_tell_the_practice_and_never_hold_up_an_ale
     rows = await app.repo.outbox.rows("reminder")
     assert [r["status"] for r in rows] == ["failed"] * 17 and {r["attempts"] for r in rows} == {1}
     to_poh = [m.text for m in core.to_chat(POH)]
-    assert any("113" in t or "zelfdoding" in t for t in to_poh)  # the alert went out
-    notices = [t for t in to_poh if "Telegram nam het niet aan" in t]
-    assert len(notices) == 1 and "een herinnering" in notices[0] and "geheime" not in notices[0]
+    assert any(says("safety.flags.suicide") in t for t in to_poh)  # the alert went out
+    notices = [t for t in to_poh if shows(t, "clinician.rejected")]
+    assert len(notices) == 1 and "geheime" not in notices[0]
+    assert says("clinician.outbox_kinds.reminder") in notices[0]
     await app.tick()
     assert len(core.errors) == 17  # refused once each, never tried again
 
@@ -568,7 +579,7 @@ async def test_a_tap_reads_the_patient_twice_and_commits_once(
     update's identity map serves every other read), and the answer, the conversation and the
     update's mark go in one transaction."""
     await setup_people(harness, clock)
-    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
     await harness.say(PATIENT, "Mijn tuin en mijn kleinkinderen")
     statements: list[str] = []
     await harness.app.db.trace(statements.append)
@@ -601,7 +612,7 @@ async def test_odd_numbers_get_the_question_again_never_the_apology(
     after = await conversation(harness.app)
     # "7 " is a score; the others are asked again and change nothing.
     assert after["answers"] == {**before["answers"], f"{DIMS[0]}.score": 7}
-    for forged in (f"r:{HUGE}:d", f"sc:{HUGE}:yes", f"q:{HUGE}:5", f"{CONFIRM_PREFIX}{HUGE}:yes"):
+    for forged in (f"r:{HUGE}:d", f"sc:{HUGE}:yes", f"q:{HUGE}:5", f"vt:{HUGE}:yes"):
         core.user_taps(PATIENT, core.last_question(PATIENT), data=forged)
         await harness.pump()
     await harness.say(POH, f"/plan {HUGE}")

@@ -20,18 +20,13 @@ from typing import Any
 
 from bot.testing.fake_telegram import ApiError, FakeBotAPIServer, FakeTelegram
 from bot.testing.process import BotProcess
+from tests.catalog import CATALOG, asks, label, says, shows, theme
 from tests.conftest import next_week_consult, run_cli, spoken_when
 
 PATIENT = 734912345
 POH = 512345678
-DIM_NAMES = [
-    "Lichaamsfuncties",
-    "Mentaal welbevinden",
-    "Zingeving",
-    "Kwaliteit van leven",
-    "Meedoen",
-    "Dagelijks functioneren",
-]
+DIMS = [d.id for d in CATALOG.dimensions]
+DIM_NAMES = [d.name for d in CATALOG.dimensions]
 SECRET_WORDS = "mijn kleinkinderen in Zeeland"
 
 CONSULT = next_week_consult()  # a week from the day the suite runs
@@ -108,58 +103,58 @@ async def test_intake_survives_sigkill_and_reaches_the_poh(
             return lambda: core.user_sends(PATIENT, text)
 
         await answer(say(f"/start {patient_token}"))
-        assert "Doet u mee?" in core.last_to(PATIENT).text
-        await answer(tap("Ja, ik doe mee"))
+        assert shows(core.last_to(PATIENT).text, "consent")
+        await answer(tap(label("buttons.consent_yes")))
         await answer(say(f"Tijd met {SECRET_WORDS}"))
         for score in ("3", "8"):
             await answer(tap(score))
             if score == "3":
-                await answer(tap("Ja"))
-                core.user_taps(PATIENT, core.last_question(PATIENT), "Pijn")
-                await answer(tap("Klaar"))  # the Pijn toggle edits; Klaar asks the next question
+                await answer(tap(label("buttons.answer_yes")))
+                core.user_taps(PATIENT, core.last_question(PATIENT), theme("pijn"))
+                await answer(tap(label("buttons.done")))  # the theme toggle edits; Done asks on
                 await answer(say("Mijn knie wil niet meer"))
             else:
-                await answer(tap("Nee"))
+                await answer(tap(label("buttons.answer_no")))
         await answer(tap("7"))  # Zingeving
 
         # Kill the bot the moment it sends the next question, before it hears back.
+        fourth_score = asks(f"{DIMS[3]}.score")
+
         def kill_on_fourth(method: str, params: dict[str, Any]) -> ApiError | None:
-            if method == "sendmessage" and "(4 van 6)" in str(params.get("text")):
+            if method == "sendmessage" and fourth_score in str(params.get("text")):
                 bot.kill()
                 core.inject = None
             return None
 
         core.inject = kill_on_fourth
         count = len(core.to_chat(PATIENT))
-        core.user_taps(PATIENT, core.last_question(PATIENT), "Nee")  # Zingeving: no talk
+        core.user_taps(PATIENT, core.last_question(PATIENT), label("buttons.answer_no"))  # Zingeving: no talk
         assert await bot.wait() == -signal.SIGKILL
         fourth = core.to_chat(PATIENT)[count:]
-        assert len(fourth) == 1 and "(4 van 6)" in fourth[0].text
+        assert len(fourth) == 1 and fourth_score in fourth[0].text
 
         # While the bot is down, the patient answers the question they see.
         core.user_taps(PATIENT, fourth[0], "6")
         before_restart = len(core.to_chat(PATIENT))
         await bot.start()
         await core.wait_for(
-            lambda: any(
-                "Kwaliteit van leven\nWilt u" in m.text for m in core.to_chat(PATIENT)[before_restart:]
-            ),
+            lambda: any(asks(f"{DIMS[3]}.talk") in m.text for m in core.to_chat(PATIENT)[before_restart:]),
             timeout=30,
         )
         after = [m.text for m in core.to_chat(PATIENT)[before_restart:]]
         # Nothing already answered is asked again; at most the open question is shown once more.
         for name in DIM_NAMES[:3]:
             assert not any(name in text for text in after), after
-        assert sum("(4 van 6)" in text for text in after) <= 1
+        assert sum(fourth_score in text for text in after) <= 1
 
-        await answer(tap("Ja"))  # Kwaliteit van leven: wants to talk (score 6 is not low)
+        await answer(tap(label("buttons.answer_yes")))  # the 4th wants to talk (6 is not low)
         for _ in DIM_NAMES[4:]:
             await answer(tap("9"))
-            await answer(tap("Nee"))
+            await answer(tap(label("buttons.answer_no")))
         await answer(say("de uitslag van mijn bloed\nmijn knie"))
         core.user_taps(PATIENT, core.last_question(PATIENT), "mijn knie")
         await core.wait_for(lambda: core.callback_answers and len(core.callback_answers) > 0)
-        await answer(tap("Klaar"))
+        await answer(tap(label("buttons.done")))
         assert spoken_when(CONSULT) in core.last_to(PATIENT).text
 
         agenda_msgs = await core.wait_for(
@@ -167,9 +162,9 @@ async def test_intake_survives_sigkill_and_reaches_the_poh(
         )
         agenda = agenda_msgs[0].text
         assert "1. mijn knie" in agenda
-        assert "Lichaamsfuncties: 3 · wil bespreken · laag" in agenda
-        assert "Kwaliteit van leven: 6 · wil bespreken" in agenda
-        assert "Zingeving: 7" in agenda and "Mentaal welbevinden: 8" in agenda
+        assert f"{DIM_NAMES[0]}: 3 · wil bespreken · laag" in agenda
+        assert f"{DIM_NAMES[3]}: 6 · wil bespreken" in agenda
+        assert f"{DIM_NAMES[2]}: 7" in agenda and f"{DIM_NAMES[1]}: 8" in agenda
         assert SECRET_WORDS in agenda and "Mijn knie wil niet meer" in agenda
         assert "Vries" not in "".join(m.text for m in core.sent)
         assert core.errors == []  # Telegram's limits were respected throughout
@@ -244,7 +239,7 @@ async def consenting_patient(
         await core.wait_sent(POH, 1, timeout=30)
         core.user_sends(PATIENT, f"/start {patient_token}")
         await core.wait_sent(PATIENT, 1)
-        core.user_taps(PATIENT, core.last_question(PATIENT), "Ja, ik doe mee")
+        core.user_taps(PATIENT, core.last_question(PATIENT), label("buttons.consent_yes"))
         await core.wait_sent(PATIENT, 2)
         yield core
         assert core.errors == []
@@ -269,14 +264,16 @@ async def test_crisis_path_end_to_end(tmp_path: Path, fake: tuple[FakeTelegram, 
         alert = await core.wait_for(lambda: [m for m in core.to_chat(POH) if "⚠️" in m.text])
         await core.wait_sent(PATIENT, 5)
         route, told, question = core.to_chat(PATIENT)[2:5]
-        assert "Veilig Thuis: 0800-2000" in route.text and "112" in route.text
-        assert "seintje" in told.text and "verder met de vragen" in question.text
-        assert "geweld of onveilig thuis" in alert[0].text and "slaat" not in alert[0].text
-        core.user_taps(PATIENT, question, "Ja, verder")
+        assert says("safety.routes.veilig_thuis") in route.text
+        assert "0800-2000" in route.text and "112" in route.text
+        assert says("safety.told_practice") in told.text and says("safety.continue") in question.text
+        assert says("safety.flags.violence") in alert[0].text and "slaat" not in alert[0].text
+        core.user_taps(PATIENT, question, label("buttons.go_on"))
         await core.wait_sent(PATIENT, 6)
-        assert "(1 van 6)" in core.last_to(PATIENT).text
+        assert asks(f"{DIMS[0]}.score") in core.last_to(PATIENT).text
         agenda = await poh_agenda(core)
-        assert "⚠️ Rode vlag: geweld of onveilig thuis (advies gegeven: Veilig Thuis)" in agenda
+        flag, route = says("safety.flags.violence"), says("safety.route_names.veilig_thuis")
+        assert f"⚠️ Rode vlag: {flag} (advies gegeven: {route})" in agenda
     log = (tmp_path / "bot.log").read_text()
     assert "red flag(s) violence" in log and "slaat" not in log and str(PATIENT) not in log
 
@@ -288,26 +285,29 @@ async def test_check_tier_end_to_end(tmp_path: Path, fake: tuple[FakeTelegram, F
         core.user_sends(PATIENT, "Ik ben het leven zat")  # what matters: a check, no alarm
         await core.wait_sent(PATIENT, 3)
         question = core.last_to(PATIENT)
-        assert "zelfmoord" in question.text and [label for label, _ in question.buttons] == ["Ja", "Nee"]
-        core.user_taps(PATIENT, question, "Nee")
+        yes_no = [label("buttons.check_yes"), label("buttons.check_no")]
+        assert says("safety.checks.suicide") in question.text and [t for t, _ in question.buttons] == yes_no
+        core.user_taps(PATIENT, question, label("buttons.check_no"))
         await core.wait_sent(PATIENT, 5)
         thanks, next_question = core.to_chat(PATIENT)[3:5]
-        assert "Dank u" in thanks.text and "(1 van 6)" in next_question.text
+        assert says("safety.check_thanks") in thanks.text and asks(f"{DIMS[0]}.score") in next_question.text
         poh_before = len(core.to_chat(POH))
 
         core.user_sends(PATIENT, "ik heb al een tijdje pillen gespaard")  # text where a button is expected
         await core.wait_sent(PATIENT, 6)
-        assert "zelfmoord" in core.last_to(PATIENT).text
+        assert says("safety.checks.suicide") in core.last_to(PATIENT).text
         core.user_sends(PATIENT, "ja")  # typed, not tapped
         alert = await core.wait_for(lambda: [m for m in core.to_chat(POH)[poh_before:] if "⚠️" in m.text])
         await core.wait_sent(PATIENT, 9)
         route, told, go_on = core.to_chat(PATIENT)[6:9]
-        assert "113" in route.text and "seintje" in told.text and "verder met de vragen" in go_on.text
-        assert "gedachten aan zelfdoding" in alert[0].text and "gespaard" not in alert[0].text
+        assert "113" in route.text and says("safety.told_practice") in told.text
+        assert says("safety.continue") in go_on.text
+        assert says("safety.flags.suicide") in alert[0].text and "gespaard" not in alert[0].text
 
         agenda = await poh_agenda(core)
-        assert "Direct gevraagd naar: gedachten aan zelfdoding · antwoord: nee" in agenda
-        assert "Direct gevraagd naar: gedachten aan zelfdoding · antwoord: ja, route gegeven" in agenda
+        asked = f"Direct gevraagd naar: {says('safety.flags.suicide')} · antwoord:"
+        assert f"{asked} {says('safety.check_answers.no')}" in agenda
+        assert f"{asked} {says('safety.check_answers.yes')}" in agenda
         assert "leven zat" not in agenda.split("Direct gevraagd")[1].splitlines()[0]
     log = (tmp_path / "bot.log").read_text()
     assert "Traceback" not in log and "gespaard" not in log and "leven zat" not in log
@@ -342,7 +342,7 @@ async def test_webhook_mode_stores_before_it_answers_and_checks_the_secret(
         await core.wait_for(lambda: core.webhook is not None, timeout=30)
         core.user_sends(PATIENT, f"/start {patient_token}")
         await core.wait_sent(PATIENT, 1, timeout=20)
-        core.user_taps(PATIENT, core.last_question(PATIENT), "Ja")
+        core.user_taps(PATIENT, core.last_question(PATIENT), label("buttons.consent_yes"))
         await core.wait_sent(PATIENT, 2, timeout=20)
         async with aiohttp.ClientSession() as session:
             wrong = {"X-Telegram-Bot-Api-Secret-Token": "fout"}
@@ -402,7 +402,7 @@ async def test_many_patients_and_a_sigkill_mid_run_lose_nothing_and_duplicate_no
         await patient.next_message(0)
         for _ in range(60):
             await patient.settle()
-            if "U bent klaar" in core.to_chat(user)[-1].text:
+            if shows(core.to_chat(user)[-1].text, "closing"):
                 return
             count = len(core.to_chat(user))
             patient.answer()

@@ -24,6 +24,7 @@ from bot.config import Settings
 from bot.testing.fake_telegram import ApiError, FakeBotAPIServer, FakeTelegram
 from bot.testing.process import BotProcess
 from scheduler.schedules import Schedule
+from tests.catalog import asks, label, option, says
 from tests.test_e2e import bot_env
 
 BURST = 100
@@ -91,16 +92,16 @@ async def test_plan_and_reminder_burst_survive_sigkill(
 
         core.user_sends(POH, f"/planmaken {consult}")
         await core.wait_for(lambda: len(core.to_chat(PLANNER)) >= 2, timeout=30)
-        assert "bereiken" in core.last_to(PLANNER).text, [m.text for m in core.to_chat(PLANNER)]
+        assert asks("goal", "plan") in core.last_to(PLANNER).text, [m.text for m in core.to_chat(PLANNER)]
         await answer(say("Weer naar de markt lopen"))
         await answer(say("Elke dag een rondje om de kerk"))
-        await answer(tap("Elke dag"))
+        await answer(tap(option("plan", "often", "daily")))
         await answer(say("8:10"))
-        await answer(tap("Twee weken"))
-        await answer(tap("Nee, niets meten"))
+        await answer(tap(option("plan", "until", "2w")))
+        await answer(tap(option("plan", "measure", "none")))
         await answer(say("Ik loop elke ochtend om twaalf over acht een rondje"))
-        await answer(tap("Ja, dit klopt"))
-        assert "Uw plan staat klaar" in core.last_to(PLANNER).text
+        await answer(tap(label("buttons.plan_yes")))
+        assert says("plan.closing") in core.last_to(PLANNER).text
         planned_after = time_module.monotonic() - started
 
         # The 08:00 burst: kill the bot after 40 reminders went out.
@@ -129,8 +130,8 @@ async def test_plan_and_reminder_burst_survive_sigkill(
             lambda: [m for m in core.to_chat(PLANNER) if "rondje om de kerk" in m.text and m.reply_markup],
             timeout=60,
         )
-        core.user_taps(PLANNER, mine[0], "Gedaan")
-        await core.wait_for(lambda: "Goed gedaan" in core.last_to(PLANNER).text, timeout=30)
+        core.user_taps(PLANNER, mine[0], label("reminder.buttons.done"))
+        await core.wait_for(lambda: says("reminder.well_done") in core.last_to(PLANNER).text, timeout=30)
     finally:
         bot.kill()
         await bot.wait()

@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.testing.fake_telegram import FakeBotAPIServer, FakeTelegram
 from bot.testing.process import BotProcess
+from tests.catalog import asks, face, label, option, shows
 from tests.conftest import next_week_consult
 from tests.test_e2e import bot_env, cli
 from tests.test_voice import opus_head
@@ -53,18 +54,18 @@ async def test_simple_mode_with_read_aloud_over_http(
             return lambda: core.user_taps(PATIENT, core.last_question(PATIENT), label)
 
         await answer(lambda: core.user_sends(PATIENT, f"/start {token[1]}"))
-        assert "voorlees" in core.last_to(PATIENT).text  # asked, and spoken, before the choice
-        await answer(tap("Ja, lees voor"))
-        assert "Doet u mee?" in core.last_to(PATIENT).text  # simple mode was chosen on the invite
-        await answer(tap("Ja, ik doe mee"))
-        await answer(tap("Overslaan"))
+        assert asks("read_aloud") in core.last_to(PATIENT).text  # asked, and spoken, before the choice
+        await answer(tap(option("intake", "read_aloud", "yes")))
+        assert shows(core.last_to(PATIENT).text, "consent")  # simple mode was chosen on the invite
+        await answer(tap(label("buttons.consent_yes")))
+        await answer(tap(label("buttons.skip")))
         for _ in range(6):
             faces = [label for label, _ in core.last_question(PATIENT).buttons]
-            assert faces[:5] == ["😞 Heel slecht", "🙁 Slecht", "😐 Gaat wel", "🙂 Goed", "😀 Heel goed"]
-            await answer(tap("Goed"))
-            await answer(tap("Nee"))
-        await answer(tap("Overslaan"))  # what to discuss; nothing to prioritise then
-        assert "U bent klaar" in core.last_to(PATIENT).text
+            assert faces[:5] == [face(score) for score in (1, 3, 5, 7, 9)]
+            await answer(tap(face(7)))
+            await answer(tap(label("buttons.answer_no")))
+        await answer(tap(label("buttons.skip")))  # what to discuss; nothing to prioritise then
+        assert shows(core.last_to(PATIENT).text, "closing")
 
         voices = core.voices_to(PATIENT)
         assert len(voices) >= 17
@@ -73,7 +74,7 @@ async def test_simple_mode_with_read_aloud_over_http(
             assert head["version"] == 1 and head["channels"] == 1
         replay = voices[-1]
         count = len(voices)
-        core.user_taps(PATIENT, replay, "Nog een keer")
+        core.user_taps(PATIENT, replay, label("voice.replay"))
         await core.wait_for(lambda: len(core.voices_to(PATIENT)) == count + 1, timeout=15)
         assert core.voices_to(PATIENT)[-1].voice == replay.voice
         uploads = [c for c in core.calls if c[0] == "sendvoice" and isinstance(c[1].get("voice"), bytes)]

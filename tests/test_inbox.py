@@ -15,6 +15,7 @@ from bot.clock import FrozenClock
 from bot.storage.inbox import InboxRepository, InboxRow
 from bot.telegram.inbox import InboxWorkers, chat_key, store_and_submit
 from bot.testing.fake_telegram import FakeTelegram
+from tests.catalog import says
 from tests.conftest import Harness, make_practice
 
 PATIENT = 7001
@@ -99,7 +100,7 @@ async def test_an_unreadable_update_is_skipped_and_its_content_never_logged(
     with caplog.at_level(logging.INFO):
         await store_and_submit(inbox, workers, [broken, message(2, STRANGER, "hallo")])
         assert await workers.drain()
-    assert "uitnodiging" in core.last_to(STRANGER).text
+    assert says("unknown_user") in core.last_to(STRANGER).text
     rows = await harness.app.db.fetchall("SELECT update_id, status, reason FROM inbox ORDER BY update_id")
     assert [(r["update_id"], r["status"]) for r in rows] == [(1, "failed"), (2, "handled")]
     assert "update 1 could not be read (message.date" in caplog.text

@@ -17,6 +17,7 @@ from bot.flows.model import (
     Text,
     Unsupported,
 )
+from tests.catalog import asks, dimension, face, label, says, theme
 from tests.conftest import DIMS
 
 CTX = FlowContext(
@@ -77,7 +78,7 @@ def test_no_consent_no_questions(engine: FlowEngine) -> None:
     assert RecordConsent(False) in r.effects
     assert d.state.step == DECLINED
     r = d.text("hallo")
-    assert not r.changed and "/start" in r.messages[0].text
+    assert not r.changed and says("consent_declined") in r.messages[0].text
     r = engine.restart_after_decline(d.state, CTX)
     assert r.state.step == "consent" and r.state.seq > d.state.seq
 
@@ -121,8 +122,12 @@ def test_full_intake_with_low_scores_and_priorities(engine: FlowEngine) -> None:
     assert again.messages == [] and again.toast == engine.catalog.t("toast.already")
     assert Completed() in r.effects
     saved = {e.key: e.value for e in r.effects if isinstance(e, SaveAnswer)}
-    assert [p["label"] for p in saved["priorities"]] == ["de nieuwe pillen", "🤝 Meedoen", "🤕 Pijn"]
-    assert "dinsdag 1 december om 14:30" in r.messages[-1].text
+    assert [p["label"] for p in saved["priorities"]] == [
+        "de nieuwe pillen",
+        dimension("meedoen", emoji=True),
+        theme("pijn", emoji=True),
+    ]
+    assert says("closing", when=CTX.consult_when) in r.messages[-1].text
     assert d.state.answers["lichaamsfuncties.hard"] == ["pijn"]
     assert "mentaal_welbevinden.hard" not in d.state.answers  # high score: no follow-up
 
@@ -157,9 +162,9 @@ def test_low_score_follow_up_with_text(engine: FlowEngine) -> None:
     d.tap("5")  # threshold is inclusive
     d.tap("no")
     assert d.state.step == "lichaamsfuncties.hard"
-    assert "Wat maakt dit moeilijk" in d.question
+    assert asks("lichaamsfuncties.hard") in d.question
     d.tap("geld")
-    assert "✅" in str(d.result.messages[0].buttons)
+    assert label("buttons.selected_mark") in str(d.result.messages[0].buttons)
     d.tap("slapen")
     d.tap("geld")  # untick
     d.tap(FINISH)
@@ -197,7 +202,7 @@ def test_back_at_first_question(engine: FlowEngine) -> None:
     d.tap("yes")
     r = d.send(Command("back"))
     assert not r.changed and d.state.step == "what_matters"
-    assert "eerste vraag" in r.messages[0].text
+    assert says("bad.first_step") in r.messages[0].text
     assert r.messages[-1].seq == d.state.seq  # the question again
 
 
@@ -214,17 +219,17 @@ def test_skip_deletes_earlier_answer(engine: FlowEngine) -> None:
 @pytest.mark.parametrize(
     ("inp", "expected"),
     [
-        (Text("hallo"), "Tik op een van de knoppen"),
-        (Text("11"), "van 0 tot en met 10"),
-        (Text("-3"), "van 0 tot en met 10"),
-        (Text("😀😀"), "Tik op een van de knoppen"),
-        (Unsupported("sticker"), "kan ik niet lezen"),
-        (Unsupported("photo"), "kan ik niet lezen"),
-        (Unsupported("location"), "kan ik niet lezen"),
-        (Unsupported("voice"), "Hier past geen spraakbericht"),
-        (Unsupported("edited"), "aangepast"),
-        (Command("unknown"), "/help"),
-        (Choice(999, "3"), "eerdere vraag"),
+        (Text("hallo"), says("bad.use_buttons")),
+        (Text("11"), says("bad.scale_range", min=0, max=10)),
+        (Text("-3"), says("bad.scale_range", min=0, max=10)),
+        (Text("😀😀"), says("bad.use_buttons")),
+        (Unsupported("sticker"), says("bad.media")),
+        (Unsupported("photo"), says("bad.media")),
+        (Unsupported("location"), says("bad.media")),
+        (Unsupported("voice"), says("bad.voice")),
+        (Unsupported("edited"), says("bad.edited")),
+        (Command("unknown"), says("bad.unknown_command")),
+        (Choice(999, "3"), says("bad.old_button")),
     ],
 )
 def test_bad_input_on_scale_keeps_state(engine: FlowEngine, inp: object, expected: str) -> None:
@@ -250,9 +255,9 @@ def test_typed_score_is_accepted(engine: FlowEngine) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("   ", "Ik zie geen tekst"),
-        ("🙂🙂🙂", "begrijp ik niet"),
-        ("x" * 201, "te lang"),
+        ("   ", says("bad.text_empty")),
+        ("🙂🙂🙂", says("bad.text_unclear")),
+        ("x" * 201, says("bad.text_too_long", max=200)),
     ],
 )
 def test_bad_free_text(engine: FlowEngine, text: str, expected: str) -> None:
@@ -272,7 +277,7 @@ def test_double_tap_is_quiet_and_old_button_is_explained(engine: FlowEngine) -> 
     r = d.send(Choice(seq, "6"))  # the same tap again
     assert not r.changed and r.messages == [] and r.toast
     r = d.send(Choice(seq, "2"))  # another button of that old question
-    assert not r.changed and "eerdere vraag" in r.messages[0].text
+    assert not r.changed and says("bad.old_button") in r.messages[0].text
     assert d.state.answers["lichaamsfuncties.score"] == 6
 
 
@@ -283,7 +288,7 @@ def test_unknown_button_value_on_current_question(engine: FlowEngine) -> None:
     d.tap("4")
     d.tap("yes")
     r = d.tap("not-a-theme")
-    assert not r.changed and "eerdere vraag" in r.messages[0].text
+    assert not r.changed and says("bad.old_button") in r.messages[0].text
 
 
 def test_done_is_final(engine: FlowEngine) -> None:
@@ -291,9 +296,9 @@ def test_done_is_final(engine: FlowEngine) -> None:
     answer_all(d)
     d.tap(SKIP)
     r = d.text("nog iets")
-    assert not r.changed and "al klaar" in r.messages[0].text
+    assert not r.changed and says("already_done", when=CTX.consult_when) in r.messages[0].text
     r = d.send(Command("back"))
-    assert not r.changed and "kan nu niet meer" in r.messages[0].text
+    assert not r.changed and says("bad.nothing_to_undo") in r.messages[0].text
 
 
 def test_state_round_trips_through_json(engine: FlowEngine) -> None:
@@ -338,7 +343,7 @@ def test_settings_are_asked_only_when_not_chosen(engine: FlowEngine) -> None:
     d.ctx = replace(d.ctx, read_aloud=True, simple_mode=True)  # the service reloads it from the patient
     d.tap("yes")
     # Simple mode shows at once: the open question in one short sentence.
-    assert d.question == "❤️ Wat is echt belangrijk voor u?"
+    assert d.question == asks("what_matters", simple=True)
     only_simple = Driver(engine, replace(CTX, simple_mode=None))
     assert only_simple.state.step == "simple_mode"
 
@@ -350,12 +355,12 @@ def test_simple_mode_uses_faces_and_stores_the_mapping(engine: FlowEngine) -> No
     d.tap("yes")
     d.tap("__skip")
     labels = [b.label for row in d.result.messages[-1].buttons for b in row]
-    assert labels[:5] == ["😞 Heel slecht", "🙁 Slecht", "😐 Gaat wel", "🙂 Goed", "😀 Heel goed"]
+    assert labels[:5] == [face(score) for score in (1, 3, 5, 7, 9)]
     assert all(len(row) == 1 for row in d.result.messages[-1].buttons)  # big buttons, one per row
     assert d.question.count(".") + d.question.count("?") <= 1  # one short sentence
     d.tap("7")
     assert SaveAnswer("lichaamsfuncties.score", 7) in d.result.effects
-    assert SaveAnswer("lichaamsfuncties.score_face", "🙂 Goed") in d.result.effects
+    assert SaveAnswer("lichaamsfuncties.score_face", face(7)) in d.result.effects
     assert d.state.step == "lichaamsfuncties.talk"
     assert [len(row) for row in d.result.messages[-1].buttons] == [1, 1, 1]  # ja / nee / terug
     d.tap("no")

@@ -28,7 +28,8 @@ from bot.nlp.evaluate import (
 from bot.nlp.safety import Rule, SafetyLexicon
 from bot.nlp.suspicion import fingerprint, ordinary, train
 from bot.testing.fake_telegram import FakeTelegram
-from tests.conftest import Harness, run_cli
+from tests.catalog import asks, label, says, shows
+from tests.conftest import DIMS, Harness, run_cli
 from tests.test_dispatcher import PATIENT, POH, STRANGER, conversation, setup_people
 
 DATA = Path(__file__).parent / "data"
@@ -327,26 +328,29 @@ async def test_check_question_then_no_goes_on_and_shows_in_the_agenda(
     harness: Harness, core: FakeTelegram, clock: FrozenClock
 ) -> None:
     await setup_people(harness, clock)
-    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
     poh_before = len(core.to_chat(POH))
     await harness.say(PATIENT, "ik ben het leven zat")
     question = core.last_to(PATIENT)
-    assert "zelfmoord" in question.text and [label for label, _ in question.buttons] == ["Ja", "Nee"]
+    yes_no = [label("buttons.check_yes"), label("buttons.check_no")]
+    assert says("safety.checks.suicide") in question.text and [text for text, _ in question.buttons] == yes_no
     assert (await conversation(harness.app))["answers"]["what_matters"] == "ik ben het leven zat"  # kept
     assert len(core.to_chat(POH)) == poh_before  # no alarm for a check
-    yes = dict(question.buttons)["Ja"]
-    await harness.tap(PATIENT, "Nee")
+    yes = dict(question.buttons)[label("buttons.check_yes")]
+    await harness.tap(PATIENT, label("buttons.check_no"))
     texts = [m.text for m in core.to_chat(PATIENT)[-2:]]
-    assert "Dank u" in texts[0] and "Welk cijfer" in texts[1]  # thanks, then the next question
+    # thanks, then the next question
+    assert says("safety.check_thanks") in texts[0] and asks(f"{DIMS[0]}.score") in texts[1]
     core.user_taps(PATIENT, question, data=yes)  # a late tap on the answered question changes nothing
     await harness.pump()
-    assert "Welk cijfer" in core.last_to(PATIENT).text
+    assert asks(f"{DIMS[0]}.score") in core.last_to(PATIENT).text
     clock.advance(timedelta(minutes=10))
     await harness.app.tick()
     await harness.pump()
     assert len(core.to_chat(POH)) == poh_before  # answered: no notice later either
     agenda = await harness.app.agenda.text(1)
-    assert "Direct gevraagd naar: gedachten aan zelfdoding · antwoord: nee" in agenda
+    asked, answer = says("safety.flags.suicide"), says("safety.check_answers.no")
+    assert f"Direct gevraagd naar: {asked} · antwoord: {answer}" in agenda
     assert "leven zat" not in agenda.split("Direct gevraagd")[1].splitlines()[0]  # never the words there
 
 
@@ -354,27 +358,29 @@ async def test_check_question_yes_routes_and_alerts(
     harness: Harness, core: FakeTelegram, clock: FrozenClock
 ) -> None:
     await setup_people(harness, clock)
-    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
     poh_before = len(core.to_chat(POH))
     await harness.say(PATIENT, "ik heb al een tijdje pillen gespaard")
     await harness.say(PATIENT, "ja")  # typed instead of tapped
     texts = [m.text for m in core.to_chat(PATIENT)[-3:]]
-    assert "113" in texts[0] and "seintje" in texts[1] and "verder met de vragen" in texts[2]
+    assert "113" in texts[0] and says("safety.told_practice") in texts[1]
+    assert says("safety.continue") in texts[2]
     alert = core.to_chat(POH)[poh_before:]
-    assert len(alert) == 1 and "gedachten aan zelfdoding" in alert[0].text and "gespaard" not in alert[0].text
+    assert len(alert) == 1 and "gespaard" not in alert[0].text
+    assert says("safety.flags.suicide") in alert[0].text
     assert await harness.app.repo.safety.flags(1) == ["suicide"]
-    await harness.tap(PATIENT, "Ja, verder")
-    assert "Welk cijfer" in core.last_to(PATIENT).text
+    await harness.tap(PATIENT, label("buttons.go_on"))
+    assert asks(f"{DIMS[0]}.score") in core.last_to(PATIENT).text
 
 
 async def test_unanswered_check_alerts_the_poh_after_the_wait(
     harness: Harness, core: FakeTelegram, clock: FrozenClock
 ) -> None:
     await setup_people(harness, clock)
-    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
     poh_before = len(core.to_chat(POH))
     await harness.say(PATIENT, "mijn man reageert soms zo raar")
-    assert "reageert" in core.last_to(PATIENT).text or "wakker" in core.last_to(PATIENT).text
+    assert says("safety.checks.unconscious") in core.last_to(PATIENT).text
     clock.advance(timedelta(minutes=4))
     await harness.app.tick()
     await harness.pump()
@@ -383,9 +389,9 @@ async def test_unanswered_check_alerts_the_poh_after_the_wait(
     await harness.app.tick()
     await harness.pump()
     alert = core.to_chat(POH)[poh_before:]
-    assert len(alert) == 1 and "geen antwoord" in alert[0].text and "raar" not in alert[0].text
+    assert len(alert) == 1 and shows(alert[0].text, "clinician.check_alert") and "raar" not in alert[0].text
     agenda = await harness.app.agenda.text(1)
-    assert "antwoord: geen antwoord" in agenda
+    assert f"antwoord: {says('safety.check_answers.none')}" in agenda
 
 
 async def test_route_during_a_hold_and_after_stop(
@@ -393,16 +399,16 @@ async def test_route_during_a_hold_and_after_stop(
 ) -> None:
     """The demo bug: a second crisis message during the hold got only "Wilt u straks verder?"."""
     await setup_people(harness, clock)
-    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
     await harness.say(PATIENT, "ik zie het niet meer zitten")
     assert "113" in core.to_chat(PATIENT)[-3].text
     await harness.say(PATIENT, "ik heb net een hele strip slaappillen doorgeslikt")
     texts = [m.text for m in core.to_chat(PATIENT)[-3:]]
-    assert "Bel nu 112" in texts[0]
+    assert says("safety.routes.emergency_112") in texts[0]
     assert set(await harness.app.repo.safety.flags(1)) == {"suicide", "overdose"}
     await harness.say(PATIENT, "/stop")
     await harness.say(PATIENT, "ik ben het leven zat")  # after /stop: still the question
-    assert "zelfmoord" in core.last_to(PATIENT).text
+    assert says("safety.checks.suicide") in core.last_to(PATIENT).text
 
 
 async def test_check_before_consent_and_from_a_stranger(
@@ -410,14 +416,15 @@ async def test_check_before_consent_and_from_a_stranger(
 ) -> None:
     await harness.say(STRANGER, "ik heb afscheidsbrieven geschreven")
     question = core.to_chat(STRANGER)[0]
-    assert "zelfmoord" in question.text and "uitnodiging" in core.to_chat(STRANGER)[1].text
-    core.user_taps(STRANGER, question, "Ja")
+    assert says("safety.checks.suicide") in question.text
+    assert says("unknown_user") in core.to_chat(STRANGER)[1].text
+    core.user_taps(STRANGER, question, label("buttons.check_yes"))
     await harness.pump()
-    assert "113" in core.last_to(STRANGER).text and "seintje" not in core.last_to(STRANGER).text
+    assert "113" in core.last_to(STRANGER).text
+    assert says("safety.told_practice") not in core.last_to(STRANGER).text
     await setup_people(harness, clock)
     await harness.say(PATIENT, "de laatste tijd ben ik het leven zat")  # before consent
-    assert "zelfmoord" in core.last_to(PATIENT).text
-    await harness.tap(PATIENT, "Nee")
-    assert "Dank u" in core.to_chat(PATIENT)[-2].text and "doe mee" in str(
-        core.last_question(PATIENT).buttons
-    )
+    assert says("safety.checks.suicide") in core.last_to(PATIENT).text
+    await harness.tap(PATIENT, label("buttons.check_no"))
+    assert says("safety.check_thanks") in core.to_chat(PATIENT)[-2].text
+    assert label("buttons.consent_yes") in str(core.last_question(PATIENT).buttons)

@@ -15,7 +15,8 @@ from bot.app import App
 from bot.clock import FrozenClock
 from bot.testing.fake_telegram import FakeTelegram
 from bot.voice.tts import EspeakTTS, VoiceCache, is_voice_note, speakable
-from tests.conftest import Harness, make_practice
+from tests.catalog import asks, face, label, option, says, shows
+from tests.conftest import DIMS, Harness, make_practice
 from tests.test_dispatcher import PATIENT, POH
 
 pytestmark = pytest.mark.usefixtures("harness")
@@ -70,22 +71,22 @@ async def test_read_aloud_is_offered_spoken_and_can_be_replayed_and_switched_off
     harness: Harness, core: FakeTelegram, clock: FrozenClock
 ) -> None:
     await start(harness, clock)
-    assert "voorlees" in core.last_to(PATIENT).text
+    assert asks("read_aloud") in core.last_to(PATIENT).text
     assert len(core.voices_to(PATIENT)) == 1  # the question itself is spoken before the choice
-    await harness.tap(PATIENT, "Ja, lees voor")
-    assert "makkelijk" in core.last_to(PATIENT).text
+    await harness.tap(PATIENT, option("intake", "read_aloud", "yes"))
+    assert asks("simple_mode") in core.last_to(PATIENT).text
     voices = core.voices_to(PATIENT)
     assert len(voices) == 2 and is_voice_note(voices[-1].voice or b"")
-    assert [b for b, _ in voices[-1].buttons] == ["🔊 Nog een keer"]
-    core.user_taps(PATIENT, voices[-1], "Nog een keer")
+    assert [b for b, _ in voices[-1].buttons] == [label("voice.replay")]
+    core.user_taps(PATIENT, voices[-1], label("voice.replay"))
     await harness.pump()
     assert len(core.voices_to(PATIENT)) == 3 and core.voices_to(PATIENT)[-1].voice == voices[-1].voice
-    await harness.tap(PATIENT, "Nee, gewoon")
-    assert "Doet u mee?" in core.last_to(PATIENT).text and len(core.voices_to(PATIENT)) == 4
+    await harness.tap(PATIENT, option("intake", "simple_mode", "no"))
+    assert shows(core.last_to(PATIENT).text, "consent") and len(core.voices_to(PATIENT)) == 4
     await harness.say(PATIENT, "/voorlezen")
-    assert "niet meer voor" in core.last_to(PATIENT).text
+    assert says("read_aloud_off") in core.last_to(PATIENT).text
     count = len(core.voices_to(PATIENT))
-    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
     assert len(core.voices_to(PATIENT)) == count  # off: text only
 
 
@@ -93,39 +94,39 @@ async def test_simple_mode_from_the_invite_shows_faces(
     harness: Harness, core: FakeTelegram, clock: FrozenClock, app: App
 ) -> None:
     info = await start(harness, clock, simple=True, read_aloud=False)
-    assert "Doet u mee?" in core.last_to(PATIENT).text  # both chosen already: no questions about them
-    await harness.tap(PATIENT, "Ja, ik doe mee")
-    assert core.last_to(PATIENT).text == "❤️ Wat is echt belangrijk voor u?"
-    await harness.tap(PATIENT, "Overslaan")
-    await harness.tap(PATIENT, "Gaat wel")
+    assert shows(core.last_to(PATIENT).text, "consent")  # both chosen already: no questions about them
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
+    assert core.last_to(PATIENT).text == asks("what_matters", simple=True)
+    await harness.tap(PATIENT, label("buttons.skip"))
+    await harness.tap(PATIENT, face(5))
     answers = await app.repo.answers.of_consult(info["patient"].consult_id)
-    assert answers["lichaamsfuncties.score"] == 5 and answers["lichaamsfuncties.score_face"] == "😐 Gaat wel"
+    assert answers["lichaamsfuncties.score"] == 5 and answers["lichaamsfuncties.score_face"] == face(5)
 
 
 async def test_voice_answer_kept_for_the_poh_without_speech_to_text(
     harness: Harness, core: FakeTelegram, clock: FrozenClock, app: App, spoken: bytes
 ) -> None:
     info = await start(harness, clock, simple=False, read_aloud=False)
-    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
     core.user_sends_voice(PATIENT, spoken, duration=23)
     await harness.pump()
-    assert "(1 van 6)" in core.last_to(PATIENT).text  # the conversation went on
+    assert asks(f"{DIMS[0]}.score") in core.last_to(PATIENT).text  # the conversation went on
     answers = await app.repo.answers.of_consult(info["patient"].consult_id)
-    assert answers["what_matters"].startswith("🎤 spraakbericht (0:23)")
+    assert answers["what_matters"].startswith(says("voice.marker", duration="0:23", id=1))
     agenda = await app.agenda.text(info["patient"].consult_id)
-    assert agenda is not None and "spraakbericht (0:23) · /luister 1" in agenda
+    assert agenda is not None and says("voice.marker", duration="0:23", id=1) in agenda
     await harness.say(POH, "/luister 1")
     assert core.voices_to(POH)[-1].voice == spoken
     await harness.say(POH, "/luister 99")
-    assert "niet vinden" in core.last_to(POH).text
+    assert says("clinician.voice_not_found") in core.last_to(POH).text
     # Voice where a button is expected: kind, and the buttons again.
     core.user_sends_voice(PATIENT, spoken, duration=3)
     await harness.pump()
     said = [m.text for m in core.to_chat(PATIENT)[-2:]]
-    assert "Hier past geen spraakbericht" in said[0] and "(1 van 6)" in said[1]
+    assert says("bad.voice") in said[0] and asks(f"{DIMS[0]}.score") in said[1]
     # Erase takes the audio too.
     await harness.say(PATIENT, "/wis")
-    await harness.tap(PATIENT, "Ja, alles wissen")
+    await harness.tap(PATIENT, label("buttons.erase_yes"))
     assert await app.db.fetchall("SELECT id FROM voice_notes") == []
 
 
@@ -133,14 +134,14 @@ async def test_too_long_and_broken_voice(
     harness: Harness, core: FakeTelegram, clock: FrozenClock, spoken: bytes
 ) -> None:
     await start(harness, clock, simple=False, read_aloud=False)
-    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
     core.user_sends_voice(PATIENT, spoken, duration=1000)
     await harness.pump()
-    assert "te lang" in core.to_chat(PATIENT)[-2].text
+    assert shows(core.to_chat(PATIENT)[-2].text, "voice.too_long")
     core.user_sends_voice(PATIENT, b"this is not audio", duration=4)
     await harness.pump()
-    assert "niet openen" in core.to_chat(PATIENT)[-2].text
-    assert "belangrijk" in core.last_to(PATIENT).text  # still the same question
+    assert says("voice.broken") in core.to_chat(PATIENT)[-2].text
+    assert asks("what_matters") in core.last_to(PATIENT).text  # still the same question
 
 
 class FakeSTT:
@@ -157,16 +158,16 @@ async def test_transcript_is_confirmed_before_it_is_used(
 ) -> None:
     info = await start(harness, clock, simple=False, read_aloud=False)
     app.voice_answers.stt = FakeSTT("Mijn kleinkinderen en mijn moestuin")
-    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
     core.user_sends_voice(PATIENT, spoken, duration=5)
     await harness.pump()
-    assert 'Ik heb verstaan:\n"Mijn kleinkinderen en mijn moestuin"' in core.last_to(PATIENT).text
-    await harness.tap(PATIENT, "Nee, opnieuw")
-    assert "nog eens in" in core.to_chat(PATIENT)[-2].text
+    assert says("voice.heard", text="Mijn kleinkinderen en mijn moestuin") in core.last_to(PATIENT).text
+    await harness.tap(PATIENT, label("voice.confirm_no"))
+    assert says("voice.again") in core.to_chat(PATIENT)[-2].text
     assert "what_matters" not in await app.repo.answers.of_consult(info["patient"].consult_id)
     core.user_sends_voice(PATIENT, spoken, duration=5)
     await harness.pump()
-    await harness.tap(PATIENT, "Ja, dat klopt")
+    await harness.tap(PATIENT, label("voice.confirm_yes"))
     answers = await app.repo.answers.of_consult(info["patient"].consult_id)
     assert answers["what_matters"] == "Mijn kleinkinderen en mijn moestuin"
 
@@ -176,11 +177,11 @@ async def test_a_red_flag_in_a_transcript_is_acted_on_at_once(
 ) -> None:
     await start(harness, clock, simple=False, read_aloud=False)
     app.voice_answers.stt = FakeSTT("ik wil er niet meer zijn")
-    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
     core.user_sends_voice(PATIENT, spoken, duration=5)
     await harness.pump()
     assert any("113" in m.text for m in core.to_chat(PATIENT)[-3:])
-    assert "Let op" in core.last_to(POH).text
+    assert shows(core.last_to(POH).text, "clinician.alert")
 
 
 async def test_reminders_are_read_aloud_and_a_note_can_be_spoken(
@@ -201,13 +202,13 @@ async def test_reminders_are_read_aloud_and_a_note_can_be_spoken(
     reminder = next(
         m for m in reversed(core.to_chat(PATIENT)) if any(d.startswith("r:") for _, d in m.buttons)
     )
-    core.user_taps(PATIENT, reminder, "Niet gelukt")
+    core.user_taps(PATIENT, reminder, label("reminder.buttons.not_done"))
     await harness.pump()
-    await harness.tap(PATIENT, "Vergeten")
+    await harness.tap(PATIENT, label("reminder.barriers.forgot"))
     core.user_sends_voice(PATIENT, spoken, duration=7)
     await harness.pump()
     row = await app.db.fetchone("SELECT note FROM reminders")
-    assert row is not None and row["note"].startswith("🎤 spraakbericht (0:07)")
+    assert row is not None and row["note"] == says("voice.marker", duration="0:07", id=1)
 
 
 async def test_a_spoken_plan_plays_the_patients_own_words_in_the_reminder(
@@ -222,15 +223,16 @@ async def test_a_spoken_plan_plays_the_patients_own_words_in_the_reminder(
     await harness.pump()
     core.user_sends_voice(PATIENT, spoken, duration=6)  # the action, spoken
     await harness.pump()
-    await harness.tap(PATIENT, "Elke dag")
+    await harness.tap(PATIENT, option("plan", "often", "daily"))
     await harness.tap(PATIENT, "15:00")
-    await harness.tap(PATIENT, "Twee weken")
-    await harness.tap(PATIENT, "Nee, niets meten")
+    await harness.tap(PATIENT, option("plan", "until", "2w"))
+    await harness.tap(PATIENT, option("plan", "measure", "none"))
     core.user_sends_voice(PATIENT, spoken, duration=5)  # teach-back, spoken
     await harness.pump()
-    assert "spraakbericht (0:06)" in core.last_to(PATIENT).text  # the summary names the spoken action
-    await harness.tap(PATIENT, "Ja, dit klopt")
+    spoken_action = says("voice.marker", duration="0:06", id=2)
+    assert spoken_action in core.last_to(PATIENT).text  # the summary names the spoken action
+    await harness.tap(PATIENT, label("buttons.plan_yes"))
     clock.set(datetime(2026, 11, 23, 15, 0, tzinfo=app.settings.zone))
     await app.tick()
-    assert "Tijd voor uw actie" in core.last_to(PATIENT).text
+    assert shows(core.last_to(PATIENT).text, "reminder.action")
     assert core.voices_to(PATIENT)[-1].voice == spoken  # their own recording plays with it

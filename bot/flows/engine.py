@@ -44,6 +44,7 @@ from bot.flows.steps import (
     PrioritiesStep,
     SettingStep,
     StepSpec,
+    normalise,
 )
 from bot.nlp.items import split_items
 
@@ -53,6 +54,7 @@ INTAKE_FLOW = "intake"
 PLAN_FLOW = "plan"
 DONE = "done"
 DECLINED = "declined"
+FORWARDED = "forwarded"  # answer key: the free-text answers that came as a forwarded message
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,11 @@ class FlowEngine:
         self.definition = catalog.flow(flow)
         self.low_score_threshold = low_score_threshold
         self.max_text_chars = max_text_chars
+        # Typed words that answer a yes/no question (messages.yaml ``answer_words``).
+        self.answer_words = {
+            answer: frozenset(normalise(str(w)) for w in catalog.raw(f"answer_words.{answer}"))
+            for answer in ("yes", "no")
+        }
         source = str(catalog.content_dir / f"{flow}.yaml")
         self.spec = parse_flow(self.definition, source)
         self.steps = _flatten(catalog, self.spec, source)
@@ -308,7 +315,26 @@ class FlowEngine:
             # A button value this step does not know: treat like an old button.
             return result if result is not None else self.stale(state, Choice(state.seq - 1, inp.value), ctx)
         assert isinstance(inp, Text)
-        return step.spec.on_text(self, step, state, inp.text, ctx)
+        return self._mark_forwarded(step, step.spec.on_text(self, step, state, inp.text, ctx), inp.forwarded)
+
+    @staticmethod
+    def _mark_forwarded(step: Step, result: Result, forwarded: bool) -> Result:
+        """Keep the list of free-text answers that came as a forwarded message (``FORWARDED``):
+        an answer typed again later is the patient's own."""
+        saved = any(isinstance(e, SaveAnswer) and e.key == step.key for e in result.effects)
+        before: list[str] = list(result.state.answers.get(FORWARDED) or [])
+        if not (saved and step.spec.free_text):
+            return result
+        marked = [k for k in before if k != step.key] + ([step.key] if forwarded else [])
+        if marked == before:
+            return result
+        answers = {**result.state.answers, FORWARDED: marked}
+        effect: Effect = SaveAnswer(FORWARDED, marked)
+        if not marked:
+            answers.pop(FORWARDED)
+            effect = DeleteAnswer(FORWARDED)
+        state = replace(result.state, answers=answers)
+        return replace(result, state=state, effects=[*result.effects, effect])
 
     def candidates(self, answers: dict[str, Any]) -> list[tuple[str, str]]:
         """Everything the patient marked or wrote, as (id, label) for the priorities step."""

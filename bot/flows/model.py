@@ -9,9 +9,11 @@ from typing import Any
 # --- what comes in -------------------------------------------------------------------
 @dataclass(frozen=True)
 class Text:
-    """Free text typed by the user."""
+    """Free text typed by the user. ``forwarded``: the patient forwarded someone else's message,
+    so the words may not be their own (the agenda says so)."""
 
     text: str
+    forwarded: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,16 @@ class OutMessage:
     private: bool = False
     speak: bool = False
     voice: bytes | None = None  # a voice note (OGG/Opus) to send instead of a text
+
+    def to_dict(self) -> dict[str, Any]:
+        """As JSON for a later delivery (the outbox); a voice note is made again at send time."""
+        rows = [[[b.label, b.value] for b in row] for row in self.buttons]
+        return {"text": self.text, "buttons": rows, "seq": self.seq, "private": self.private}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OutMessage:
+        rows = tuple(tuple(Button(str(label), str(value)) for label, value in row) for row in data["buttons"])
+        return cls(str(data["text"]), rows, seq=data.get("seq"), private=bool(data.get("private")))
 
 
 # --- what must be stored -------------------------------------------------------------

@@ -34,8 +34,6 @@ FINISH = "__done"
 CONTINUE = "__go"
 WAIT = "__wait"
 
-YES_WORDS = frozenset({"ja", "j", "jawel", "jazeker", "yes", "ok", "oke", "oké", "goed", "prima", "👍"})
-NO_WORDS = frozenset({"nee", "n", "neen", "no", "nope", "liever niet", "👎"})
 BUTTON_LABEL_MAX = 40
 
 
@@ -140,8 +138,9 @@ class _YesNo(StepSpec):
         self, engine: FlowEngine, step: Step, state: FlowState, text: str, ctx: FlowContext
     ) -> Result:
         word = normalise(text)
-        if word in YES_WORDS or word in NO_WORDS:
-            return self.decide(engine, step, state, word in YES_WORDS, ctx, None)
+        yes, no = engine.answer_words["yes"], engine.answer_words["no"]
+        if word in yes or word in no:
+            return self.decide(engine, step, state, word in yes, ctx, None)
         return engine.reask(state, ctx, "bad.use_buttons")
 
 

@@ -16,12 +16,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.content import Catalog
+from bot.flows.engine import FORWARDED
 from bot.flows.model import OutMessage
 from bot.nlp.analyzer import Analyzer
 from bot.nlp.items import split_items
 from bot.render import split_message
 from bot.services.measurements import show
-from bot.storage.models import Consult, SafetyCheck
+from bot.storage.models import Consult, ReminderStatus, SafetyCheck
 from bot.storage.ports import UnitOfWork
 
 SUMMARY_LINES = 8
@@ -46,6 +47,7 @@ class DimensionView:
     low: bool
     themes: list[str] = field(default_factory=list)
     own_words: str | None = None
+    own_words_forwarded: bool = False  # a forwarded message: maybe not the patient's own words
     topics: list[TopicView] = field(default_factory=list)
 
 
@@ -104,6 +106,7 @@ class AgendaView:
     changes: list[str] = field(default_factory=list)
     previous_when: str | None = None
     progress: list[GoalProgress] = field(default_factory=list)
+    forwarded: list[str] = field(default_factory=list)  # answer keys that came forwarded
 
     @property
     def low(self) -> list[DimensionView]:
@@ -131,8 +134,10 @@ class AgendaService:
         zone: ZoneInfo,
         low_score_threshold: int,
         analyzer: Callable[[], Analyzer],
+        *,
+        web_base_url: str | None = None,  # where the web app runs: agendas link to it
     ) -> None:
-        self.web_base_url: str | None = None  # set by the composition root when the web app runs
+        self.web_base_url = web_base_url
         self.repo = repo
         self.catalog = catalog
         self.zone = zone
@@ -187,6 +192,7 @@ class AgendaService:
             dimensions=list(dims.values()),
             discuss=split_items(answers.get("discuss") or ""),
             what_matters=answers.get("what_matters"),
+            forwarded=list(answers.get(FORWARDED) or []),
             red_flags=[
                 FlagView(
                     self.catalog.t(f"safety.flags.{f}"),
@@ -219,6 +225,7 @@ class AgendaService:
             low=isinstance(score, int) and score <= self.low_score_threshold,
             themes=[self.catalog.theme(t).label for t in answers.get(f"{dim.id}.hard") or []],
             own_words=answers.get(f"{dim.id}.hard_text"),
+            own_words_forwarded=f"{dim.id}.hard_text" in (answers.get(FORWARDED) or []),
         )
 
     def _changes(self, now: AgendaView, before: AgendaView) -> list[str]:
@@ -280,9 +287,9 @@ class AgendaService:
             if action is None:
                 action = actions[key] = ActionProgress(r.what)
                 goal.actions.append(action)
-            if r.status in ("done", "not_done", "missed"):
+            if r.status in (ReminderStatus.DONE, ReminderStatus.NOT_DONE, ReminderStatus.MISSED):
                 setattr(action, r.status, getattr(action, r.status) + 1)
-                action.streak = action.streak + 1 if r.status != "done" else 0
+                action.streak = action.streak + 1 if r.status != ReminderStatus.DONE else 0
             action.later += r.later_count
             if r.barrier:
                 barriers.setdefault(key, Counter())[t(f"reminder.barriers.{r.barrier}")] += 1

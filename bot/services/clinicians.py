@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, time
 
+from bot.callbacks import AgendaTap
 from bot.channels import Reply
 from bot.clock import Clock
 from bot.content import Catalog
@@ -13,12 +14,10 @@ from bot.numbers import row_id
 from bot.services.agenda import AgendaService
 from bot.services.plans import PlanError, PlanService, describe_schedule
 from bot.services.schedule_input import ScheduleError, read_schedule, word_kinds
-from bot.storage.models import Clinician, Consult, OutboxItem, Patient
+from bot.storage.models import Clinician, Consult, ConsultStatus, OutboxItem, Patient
 from bot.storage.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
-
-AGENDA_PREFIX = "ag:"
 
 
 class ClinicianService:
@@ -69,16 +68,16 @@ class ClinicianService:
                     status=self.agenda.status_label(c.status),
                 )
             )
-            if c.status != "erased":
+            if c.status != ConsultStatus.ERASED:
                 label = t("clinician.open_button", id=c.id, when_short=self.agenda.when(c, "short"))
-                buttons.append((Button(label, f"{AGENDA_PREFIX}{c.id}"),))
+                buttons.append((Button(label, AgendaTap(consult=c.id).pack()),))
         return Reply(clinician.telegram_chat_id or 0, [OutMessage("\n".join(lines), tuple(buttons))])
 
     async def open(self, clinician: Clinician, consult_id: int) -> Reply:
         consult = await self.repo.consults.get(consult_id)
         if consult is None or consult.practice_id != clinician.practice_id:
             return self._note(clinician, "clinician.not_found")
-        if consult.status == "erased":
+        if consult.status == ConsultStatus.ERASED:
             return self._note(clinician, "clinician.erased", id=consult.id)
         log.info("clinician %s opened agenda of consult %s", clinician.id, consult.id)
         return Reply(clinician.telegram_chat_id or 0, await self.agenda.telegram_messages(consult.id))
@@ -86,7 +85,7 @@ class ClinicianService:
     async def render_outbox_agenda(self, item: OutboxItem) -> list[OutMessage] | None:
         """Outbox renderer for ``agenda`` rows: rendered at send time, so erased data never goes."""
         consult = await self.repo.consults.get(int(item.payload["consult_id"]))
-        if consult is None or consult.status != "ready":
+        if consult is None or consult.status != ConsultStatus.READY:
             return None
         header = self.catalog.t("clinician.new_agenda", id=consult.id)
         return await self.agenda.telegram_messages(consult.id, header=header)
@@ -106,7 +105,11 @@ class ClinicianService:
         """The patient of consult ``#<id>`` in the clinician's own practice."""
         consult_id = row_id(word)
         consult = await self.repo.consults.get(consult_id) if consult_id is not None else None
-        if consult is None or consult.practice_id != clinician.practice_id or consult.status == "erased":
+        if (
+            consult is None
+            or consult.practice_id != clinician.practice_id
+            or consult.status == ConsultStatus.ERASED
+        ):
             return None
         patient = await self.repo.patients.get(consult.patient_id)
         return (consult, patient) if patient is not None else None

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.clock import Clock
-from bot.storage.models import Invite
+from bot.storage.models import Invite, PatientStatus
 from bot.storage.ports import UnitOfWork
 
 TOKEN_BYTES = 24  # 192 bits; token_urlsafe gives 32 characters of [A-Za-z0-9_-]
@@ -80,7 +80,11 @@ class InviteService:
                 patient_id = await self.repo.patients.add(practice_id, name, now)
             else:
                 patient = await self.repo.patients.get(patient_id)
-                if patient is None or patient.practice_id != practice_id or patient.status == "erased":
+                if (
+                    patient is None
+                    or patient.practice_id != practice_id
+                    or patient.status == PatientStatus.ERASED
+                ):
                     raise InviteError(f"no patient {patient_id} in practice {practice_id}")
             for name, value in (("simple_mode", simple), ("read_aloud", read_aloud)):
                 if value is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from bot.callbacks import CheckTap
 from bot.channels import Reply
 from bot.clock import Clock
 from bot.content import Catalog
@@ -12,8 +13,8 @@ from bot.flows.model import OutMessage
 from bot.services.clinicians import ClinicianService
 from bot.services.invites import InviteService
 from bot.services.patients import PatientService
-from bot.services.safety import CheckTap, SafetyService
-from bot.storage.models import Clinician, Invite, Patient
+from bot.services.safety import SafetyService
+from bot.storage.models import Clinician, Invite, Patient, PatientStatus
 from bot.storage.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -69,9 +70,8 @@ class Onboarding:
         self._stranger_replied[chat_id] = now
         return True
 
-    def stranger_check(self, chat_id: int, data: str) -> Reply:
+    def stranger_check(self, chat_id: int, tap: CheckTap | None) -> Reply:
         """Someone unknown answers a check question: the route on yes, thanks on no."""
-        tap = CheckTap.parse(data)
         if tap is None or tap.kind is None:
             return self._note(chat_id, "unknown_user")
         return Reply(chat_id, self.safety.stranger_answer(tap))
@@ -135,7 +135,7 @@ class Onboarding:
         target = await self.repo.patients.get(invite.patient_id or 0)
         if (
             target is None
-            or target.status == "erased"
+            or target.status == PatientStatus.ERASED
             or (target.telegram_user_id is not None and target.telegram_user_id != user_id)
         ):
             return self._note(chat_id, "already_linked")

@@ -12,9 +12,11 @@ import hashlib
 import hmac
 import logging
 import secrets
+from dataclasses import replace
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+from bot.callbacks import CheckTap, EraseTap
 from bot.channels import Reply
 from bot.clock import Clock
 from bot.content import Catalog
@@ -35,20 +37,25 @@ from bot.flows.model import (
     Unsupported,
 )
 from bot.nlp.safety import SafetyResult
-from bot.numbers import whole_number
 from bot.services.locks import KeyedLocks
+from bot.services.notices import PracticeNotices
 from bot.services.plans import ActionView, PlanService, describe_schedule
 from bot.services.reminders import ReminderService
-from bot.services.safety import CheckTap, SafetyService
-from bot.storage.models import Consult, Conversation, OutboxItem, Patient
+from bot.services.safety import SafetyService
+from bot.storage.models import (
+    Consult,
+    ConsultStatus,
+    Conversation,
+    OutboxItem,
+    OutboxKind,
+    Patient,
+    PatientStatus,
+)
 from bot.storage.ports import UnitOfWork
 from scheduler.schedules import respect_quiet
 
 log = logging.getLogger(__name__)
 
-ERASE_PREFIX = "wis:"
-ERASE_YES = "wis:yes:"  # + when it was asked + a signature over the patient and that moment
-ERASE_NO = "wis:no"
 ERASE_VALID = timedelta(minutes=10)  # a "yes" button older than this (or forged) erases nothing
 
 
@@ -65,7 +72,10 @@ class PatientService:
         plans: PlanService,
         reminders: ReminderService,
         locks: KeyedLocks,
+        notices: PracticeNotices,
+        plan_invite_after: timedelta | None = None,
     ) -> None:
+        self.notices = notices
         self.safety = safety
         self.repo = repo
         self.engines = engines
@@ -76,7 +86,7 @@ class PatientService:
         self.plans = plans
         self.reminders = reminders
         self.locks = locks
-        self.plan_invite_after: timedelta | None = None  # set by the composition root
+        self.plan_invite_after = plan_invite_after  # after the consult: shall we make your plan?
         # Signs the erase button; a new key per process, so a button from before a restart is old.
         self._erase_key = secrets.token_bytes(32)
 
@@ -162,21 +172,20 @@ class PatientService:
             await self.repo.consents.add(
                 patient.id, consult.id, self.catalog.consent_version(), effect.given, now
             )
-            await self.repo.consults.set_status(consult.id, "in_progress" if effect.given else "declined")
+            await self.repo.consults.set_status(
+                consult.id, ConsultStatus.IN_PROGRESS if effect.given else ConsultStatus.DECLINED
+            )
             log.info("consent %s for consult %s", "given" if effect.given else "declined", consult.id)
         elif isinstance(effect, Completed):
-            await self.repo.consults.set_status(consult.id, "ready", now)
-            for clinician in await self.repo.clinicians.agenda_recipients(
-                consult.practice_id, consult.clinician_id
-            ):
-                await self.repo.outbox.enqueue(
-                    "agenda",
-                    clinician.telegram_chat_id or 0,
-                    {"consult_id": consult.id},
-                    now,
-                    now,
-                    consult_id=consult.id,
-                )
+            await self.repo.consults.set_status(consult.id, ConsultStatus.READY, now)
+            await self.notices.tell(
+                OutboxKind.AGENDA,
+                consult.practice_id,
+                {"consult_id": consult.id},
+                now,
+                clinician_id=consult.clinician_id,
+                consult_id=consult.id,
+            )
             if self.plan_invite_after is not None:
                 moment = max(now, consult.scheduled_at + self.plan_invite_after)
                 moment = respect_quiet(moment, self.zone, self.reminders.quiet_for(patient))
@@ -215,7 +224,7 @@ class PatientService:
         async with self.locks(patient.id):
             patient = await self.repo.patients.get(patient.id, fresh=True) or patient
             loaded = await self._load(patient)
-            if patient.status == "stopped" or loaded is None:
+            if patient.status == PatientStatus.STOPPED or loaded is None:
                 reply = self._note(patient, "stopped" if loaded else "unknown_user")
                 return await self._with_safety(reply, patient, loaded[1].id if loaded else None, danger)
             conv, consult, state, ctx = loaded
@@ -263,11 +272,10 @@ class PatientService:
         return reply
 
     async def answer_check(
-        self, patient: Patient, data: str | CheckTap, update_id: int | None = None
+        self, patient: Patient, tap: CheckTap | None, update_id: int | None = None
     ) -> Reply:
-        """The patient's yes or no to a check question (a tap's data, or typed). An old tap or a
-        double tap only gets a toast."""
-        tap = CheckTap.parse(data) if isinstance(data, str) else data
+        """The patient's yes or no to a check question (tapped, or typed). An old, forged or
+        double tap (None, or answered before) only gets a toast."""
         async with self.locks(patient.id):
             answered = await self.safety.answer(patient, tap) if tap else None
             if answered is None:
@@ -286,6 +294,17 @@ class PatientService:
             if state.step in (DONE, DECLINED) and not state.hold:
                 return self._reply(patient, notes)
             return self._reply(patient, engine.ask(state, ctx, (m.text for m in notes)), seq=state.seq)
+
+    async def takes_words(self, patient: Patient) -> bool:
+        """Does what waits now take free words (a text question, a reminder's note)? A voice
+        answer is transcribed only then; elsewhere it is a voice message where a button is expected."""
+        waiting = await self.reminders.awaiting(patient)
+        if waiting is not None:
+            return waiting.awaiting == "note"
+        conv = await self.repo.conversations.get(patient.id)
+        if conv is None or conv.paused:
+            return False
+        return self.engine_of(conv).takes_free_text(FlowState.from_dict(conv.state))
 
     async def reask(self, patient: Patient, note: str) -> Reply:
         """A short note, then whatever question waits (a reminder's, or the conversation's)."""
@@ -381,12 +400,12 @@ class PatientService:
                             self.catalog.t("erase_confirm"),
                             buttons=(
                                 (Button(self.catalog.t("buttons.erase_yes"), self._erase_yes(patient)),),
-                                (Button(self.catalog.t("buttons.erase_no"), ERASE_NO),),
+                                (Button(self.catalog.t("buttons.erase_no"), EraseTap(answer="no").pack()),),
                             ),
                         )
                     ],
                 )
-            if patient.status == "stopped" and name not in ("start", "resume"):
+            if patient.status == PatientStatus.STOPPED and name not in ("start", "resume"):
                 return self._note(patient, "stopped")
             loaded = await self._load(patient)
             if loaded is None:
@@ -394,7 +413,7 @@ class PatientService:
             conv, consult, state, ctx = loaded
             engine = self.engine_of(conv)
             if name == "stop":
-                await self.repo.patients.set_status(patient.id, "stopped")
+                await self.repo.patients.set_status(patient.id, PatientStatus.STOPPED)
                 log.info("patient %s stopped", patient.id)
                 return self._note(patient, "stop")
             if name == "pause":
@@ -403,12 +422,12 @@ class PatientService:
             if name == "help":
                 return self._reply(patient, engine.ask(state, ctx, [self.catalog.t("help")]), seq=state.seq)
             # start / resume
-            if patient.status == "stopped":
-                await self.repo.patients.set_status(patient.id, "active")
+            if patient.status == PatientStatus.STOPPED:
+                await self.repo.patients.set_status(patient.id, PatientStatus.ACTIVE)
             if state.step == DECLINED:
                 async with self.repo.transaction():
                     result = engine.restart_after_decline(state, ctx)
-                    await self.repo.consults.set_status(consult.id, "invited")
+                    await self.repo.consults.set_status(consult.id, ConsultStatus.INVITED)
                     await self._commit(patient, consult, result, update_id, flow=conv.flow)
                 return self._reply(patient, result.messages, seq=result.state.seq)
             if conv.paused:
@@ -422,24 +441,23 @@ class PatientService:
 
     def _erase_yes(self, patient: Patient) -> str:
         asked = int(self.clock.now().timestamp())
-        return f"{ERASE_YES}{asked}:{self._erase_signature(patient.id, asked)}"
+        signature = self._erase_signature(patient.id, asked)
+        return EraseTap(answer="yes", asked=asked, signature=signature).pack()
 
-    def _erase_fresh(self, patient: Patient, data: str) -> bool:
+    def _erase_fresh(self, patient: Patient, tap: EraseTap) -> bool:
         """A "yes" this process gave this patient less than ``ERASE_VALID`` ago."""
-        word, _, signature = data.removeprefix(ERASE_YES).partition(":")
-        asked = whole_number(word)
-        if asked is None:
+        if tap.asked is None or not tap.signature.isascii():
             return False
-        age = self.clock.now().timestamp() - asked
-        expected = self._erase_signature(patient.id, asked)
+        age = self.clock.now().timestamp() - tap.asked
+        expected = self._erase_signature(patient.id, tap.asked)
         fresh = 0 <= age <= ERASE_VALID.total_seconds()
-        return fresh and hmac.compare_digest(signature.encode(), expected.encode())
+        return fresh and hmac.compare_digest(tap.signature.encode(), expected.encode())
 
-    async def erase(self, patient: Patient, data: str) -> Reply:
-        """A tap on the erase question: ``ERASE_NO``, or a fresh signed yes. An old or forged yes
-        erases nothing and says how to ask again."""
-        confirmed = data != ERASE_NO
-        if confirmed and not (data.startswith(ERASE_YES) and self._erase_fresh(patient, data)):
+    async def erase(self, patient: Patient, tap: EraseTap | None) -> Reply:
+        """A tap on the erase question: no, or a fresh signed yes. An old, forged or unreadable
+        yes erases nothing and says how to ask again."""
+        confirmed = tap is None or tap.answer == "yes"
+        if confirmed and not (tap is not None and self._erase_fresh(patient, tap)):
             log.info("patient %s tapped an old or unknown erase button", patient.id)
             return self._note(patient, "erase_expired")
         async with self.locks(patient.id):
@@ -455,6 +473,27 @@ class PatientService:
             return Reply(
                 chat_id=patient.telegram_chat_id or 0, messages=[OutMessage(self.catalog.t("erase_done"))]
             )
+
+    async def deliver_later(self, reply: Reply, messages: list[OutMessage], after_seconds: float) -> None:
+        """Telegram held a direct reply back: queue what did not go out (sent in order, after
+        ``after_seconds``; a patient who is erased meanwhile gets nothing)."""
+        if not messages:
+            return
+        now = self.clock.now()
+        payload = {"messages": [replace(m, edit=False).to_dict() for m in messages], "seq": reply.seq}
+        due = now + timedelta(seconds=max(after_seconds, 1.0))
+        async with self.repo.transaction():
+            await self.repo.outbox.enqueue(
+                OutboxKind.REPLY, reply.chat_id, payload, due, now, patient_id=reply.patient_id
+            )
+
+    async def render_reply(self, item: OutboxItem) -> list[OutMessage] | None:
+        """Outbox renderer for ``reply`` rows (the stored messages, unless the patient was erased)."""
+        if item.patient_id is not None:
+            patient = await self.repo.patients.get(item.patient_id)
+            if patient is None or patient.status == PatientStatus.ERASED:
+                return None
+        return [OutMessage.from_dict(m) for m in item.payload["messages"]]
 
     async def delivered(self, patient_id: int, seq: int) -> None:
         """The channel delivered everything up to question ``seq``."""

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from bot.clock import Clock, from_iso
 from bot.content import Catalog
 from bot.services.schedule_input import read_schedule
+from bot.storage.models import PatientStatus
 from bot.storage.ports import UnitOfWork
 from scheduler.schedules import QuietHours, Schedule, next_due, respect_quiet, to_utc
 
@@ -110,7 +111,7 @@ class PlanService:
         if plan_id is not None:
             return plan_id
         patient = await self.repo.patients.get(patient_id)
-        if patient is None or patient.status == "erased":
+        if patient is None or patient.status == PatientStatus.ERASED:
             raise PlanError(f"no patient with id {patient_id}")
         return await self.repo.plans.add_plan(patient_id, self.clock.now())
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from bot.callbacks import ReplayTap
 from bot.content import Catalog
 from bot.flows.model import Button, OutMessage
 from bot.storage.ports import UnitOfWork
@@ -16,7 +17,7 @@ from bot.voice.tts import SynthesisError, VoiceCache
 
 log = logging.getLogger(__name__)
 
-REPLAY = "v:again"
+REPLAY = ReplayTap().pack()
 
 
 class ReadAloud:

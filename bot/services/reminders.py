@@ -4,8 +4,9 @@
   in one transaction per action, and moves the action's next due moment on. A reminder that is
   more than ``max_late`` overdue (the bot was down) is stored as missed and not sent.
 - The outbox renders a reminder at send time: answered, erased or unreachable means nothing goes.
-- Taps (``r:<id>:<op>``) and typed values/words answer a reminder. Every answer is committed with
-  the Telegram update id. Outcomes can raise signals for the POH (streaks, thresholds, trends).
+- Taps (:class:`~bot.callbacks.ReminderTap`, one method per op in ``TAPS``) and typed values or
+  words answer a reminder. Every answer is committed with the Telegram update id.
+  Outcomes can raise signals for the POH (streaks, thresholds, trends).
 """
 
 from __future__ import annotations
@@ -13,46 +14,55 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.callbacks import ReminderOp, ReminderTap
 from bot.channels import Reply
 from bot.clock import Clock
 from bot.content import Catalog
 from bot.flows.model import Button, OutMessage
-from bot.numbers import row_id
 from bot.services.agenda import REVIEW_ANSWERS
 from bot.services.locks import KeyedLocks
 from bot.services.measurements import KINDS, MeasurementError, Signal, SignalRules, parse, show
+from bot.services.notices import PracticeNotices
 from bot.services.plans import REVIEW_EVERY, PlanError, PlanService
 from bot.services.readaloud import REPLAY
-from bot.storage.models import OutboxItem, Patient, Reminder
+from bot.storage.models import OutboxItem, OutboxKind, Patient, PatientStatus, Reminder, ReminderStatus
 from bot.storage.ports import UnitOfWork
 from scheduler.schedules import QuietHours, Schedule, next_due, respect_quiet, to_utc
 
 log = logging.getLogger(__name__)
 
-PREFIX = "r:"
 OWN_VOICE = re.compile(r"/luister (\d+)")  # an action the patient spoke (see voice.marker)
 BARRIERS = ("time", "forgot", "complaints", "motivation", "too_hard", "other")
+NO_BARRIER = "none"
 LATER = ("1h", "evening", "tomorrow")
 EVENING = time(19, 30)
 RETIME = ("08:00", "10:00", "12:00", "15:00", "18:00", "20:00")
+# The answers an op takes after it (``r:<id>:b:time``); ops not named here take none.
+OP_ARGS: dict[ReminderOp, tuple[str, ...]] = {
+    ReminderOp.BARRIER: (*BARRIERS, NO_BARRIER),
+    ReminderOp.SNOOZE: LATER,
+    ReminderOp.REVIEW: REVIEW_ANSWERS,
+    ReminderOp.TIME: RETIME,
+}
+# Ops that answer the reminder: a second one (a double tap, an old button) only gets a toast.
+ANSWERS = (ReminderOp.DONE, ReminderOp.FAIL, ReminderOp.LATER, ReminderOp.SNOOZE, ReminderOp.REVIEW)
 
 
-def data(reminder_id: int, op: str) -> str:
-    return f"{PREFIX}{reminder_id}:{op}"
+def data(reminder_id: int, op: ReminderOp, arg: str = "") -> str:
+    return ReminderTap(reminder=reminder_id, op=op, arg=arg).pack()
 
 
-def parse_data(raw: str) -> tuple[int, str] | None:
-    """``r:<id>:<op>`` -> (id, op); None for anything malformed."""
-    try:
-        _, rid, op = raw.split(":", 2)
-    except ValueError:
-        return None
-    reminder_id = row_id(rid)
-    return (reminder_id, op) if reminder_id is not None else None
+def valid(tap: ReminderTap) -> bool:
+    """The op's answer is one the bot offers (or it takes none)."""
+    return tap.arg in OP_ARGS.get(tap.op, ("",))
+
+
+Handler = Callable[["ReminderService", Patient, Reminder, str, datetime], Awaitable[Reply]]
 
 
 class ReminderService:
@@ -68,9 +78,11 @@ class ReminderService:
         max_late: timedelta,
         rules: SignalRules,
         locks: KeyedLocks,
+        notices: PracticeNotices,
         max_text_chars: int = 2000,
     ) -> None:
         self.repo = repo
+        self.notices = notices
         self.reminders = repo.reminders
         self.plans = plans
         self.catalog = catalog
@@ -123,7 +135,7 @@ class ReminderService:
                 action_id,
                 "action",
                 due.next_due_at,
-                "missed" if late else "pending",
+                ReminderStatus.MISSED if late else ReminderStatus.PENDING,
                 now,
             )
             if rid is None:
@@ -148,7 +160,9 @@ class ReminderService:
             await self.reminders.set_next_review(goal_id, following)
             if patient is None or not patient.reachable or now - moment > self.max_late:
                 return 0
-            rid = await self.reminders.add(patient.id, goal_id, None, "review", moment, "pending", now)
+            rid = await self.reminders.add(
+                patient.id, goal_id, None, "review", moment, ReminderStatus.PENDING, now
+            )
             if rid is None:
                 return 0
             await self._queue(patient, rid, moment, now)
@@ -158,14 +172,14 @@ class ReminderService:
         """The reminder goes out through the outbox at ``due`` (rendered then, so never stale)."""
         payload = {"reminder_id": reminder_id}
         await self.repo.outbox.enqueue(
-            "reminder", patient.telegram_chat_id or 0, payload, due, now, patient_id=patient.id
+            OutboxKind.REMINDER, patient.telegram_chat_id or 0, payload, due, now, patient_id=patient.id
         )
 
     # -- rendering ------------------------------------------------------------------------
     async def render(self, item: OutboxItem) -> list[OutMessage] | None:
         """Outbox renderer for ``reminder`` rows."""
         reminder = await self.reminders.get(int(item.payload["reminder_id"]))
-        if reminder is None or reminder.status not in ("pending", "later"):
+        if reminder is None or reminder.status not in (ReminderStatus.PENDING, ReminderStatus.LATER):
             return None
         patient = await self.repo.patients.get(reminder.patient_id)
         if patient is None or not patient.reachable:
@@ -189,11 +203,13 @@ class ReminderService:
         t = self.catalog.t
         if discreet:
             return OutMessage(
-                t(f"reminder.discreet_{r.kind}"), ((Button(t("reminder.buttons.show"), data(r.id, "show")),),)
+                t(f"reminder.discreet_{r.kind}"),
+                ((Button(t("reminder.buttons.show"), data(r.id, ReminderOp.SHOW)),),),
             )
         if r.kind == "review":
             buttons = tuple(
-                Button(t(f"reminder.review_answers.{a}"), data(r.id, f"w:{a}")) for a in REVIEW_ANSWERS
+                Button(t(f"reminder.review_answers.{a}"), data(r.id, ReminderOp.REVIEW, a))
+                for a in REVIEW_ANSWERS
             )
             return OutMessage(t("reminder.review", goal=r.goal_text), (buttons,), private=True)
         text = t("reminder.action", what=r.what)
@@ -202,80 +218,89 @@ class ReminderService:
         return OutMessage(
             text,
             (
-                (Button(t("reminder.buttons.done"), data(r.id, "done")),),
-                (Button(t("reminder.buttons.not_done"), data(r.id, "fail")),),
-                (Button(t("reminder.buttons.later"), data(r.id, "later")),),
+                (Button(t("reminder.buttons.done"), data(r.id, ReminderOp.DONE)),),
+                (Button(t("reminder.buttons.not_done"), data(r.id, ReminderOp.FAIL)),),
+                (Button(t("reminder.buttons.later"), data(r.id, ReminderOp.LATER)),),
             ),
             private=True,
         )
 
     # -- answers --------------------------------------------------------------------------
-    async def tap(self, patient: Patient, reminder_id: int, op: str, update_id: int | None) -> Reply:
+    async def tap(self, patient: Patient, tap: ReminderTap | None, update_id: int | None) -> Reply:
+        """A button under a reminder; None (forged, cut off, another patient's) is an old button."""
         async with self.locks(patient.id):
-            reminder = await self.reminders.get(reminder_id)
-            if reminder is None or reminder.patient_id != patient.id:
+            reminder = await self.reminders.get(tap.reminder) if tap is not None and valid(tap) else None
+            if tap is None or reminder is None or reminder.patient_id != patient.id:
                 return self._reply(patient, "reminder.gone", toast=self.catalog.t("toast.old"))
             async with self.repo.transaction():
-                reply = await self._tap(patient, reminder, op)
+                if tap.op in ANSWERS and not reminder.open:
+                    reply = self._to(patient, [], toast=self.catalog.t("toast.already"))
+                else:
+                    if tap.op is not ReminderOp.SHOW:
+                        await self.reminders.clear_awaiting(patient.id)
+                    reply = await TAPS[tap.op](self, patient, reminder, tap.arg, self.clock.now())
                 if update_id is not None:
                     await self.repo.updates.mark_processed(update_id, self.clock.now())
             return reply
 
-    async def _tap(self, patient: Patient, r: Reminder, op: str) -> Reply:
-        now = self.clock.now()
-        t = self.catalog.t
-        if op == "show":
-            return self._to(patient, [self._edit(self.message(r, discreet=False))])
-        answered = not r.open and op in ("done", "fail", "later", *(f"w:{a}" for a in REVIEW_ANSWERS))
-        if answered:
-            return self._to(patient, [], toast=t("toast.already"))
-        await self.reminders.clear_awaiting(patient.id)
-        if op == "done":
-            if r.measurement:
-                await self.reminders.answer(r.id, now, awaiting="value")
-                return self._ask_value(patient, r)
-            await self.reminders.answer(r.id, now, status="done")
-            return self._reply(patient, "reminder.well_done")
-        if op == "fail":
-            await self.reminders.answer(r.id, now, status="not_done")
-            signals = await self._after_outcome(patient, r.id, now)
-            buttons = [(Button(t(f"reminder.barriers.{b}"), data(r.id, f"b:{b}")),) for b in BARRIERS]
-            buttons.append((Button(t("reminder.buttons.no_answer"), data(r.id, "b:none")),))
-            return self._with_signals(
-                patient, signals, OutMessage(t("reminder.what_got_in_the_way"), tuple(buttons))
-            )
-        if op.startswith("b:") and (op[2:] in BARRIERS or op == "b:none"):
-            if op == "b:none":
-                return self._reply(patient, "reminder.thanks_next_time")
-            await self.reminders.answer(r.id, now, barrier=op[2:], awaiting="note")
-            no = (Button(t("reminder.buttons.no_thanks"), data(r.id, "nonote")),)
-            return self._to(patient, [OutMessage(t("reminder.tell_more"), (no,))])
-        if op in ("nonote", "novalue"):
-            if op == "novalue" and r.open:
-                await self.reminders.answer(r.id, now, status="done")
-            return self._reply(patient, "reminder.thanks_next_time")
-        if op == "later":
-            return self._to(patient, [self._later_question(patient, r)])
-        if op.startswith("l:") and op[2:] in LATER:
-            return await self._snooze(patient, r, op[2:], now)
-        if op.startswith("w:") and op[2:] in REVIEW_ANSWERS:
-            await self.reminders.answer(r.id, now, status="done", value=op[2:])
-            choices = (
-                (Button(t("reminder.buttons.keep"), data(r.id, "keep")),),
-                (Button(t("reminder.buttons.other_time"), data(r.id, "retime")),),
-            )
-            return self._to(patient, [OutMessage(t("reminder.adjust"), choices)])
-        if op == "keep":
-            return self._reply(patient, "reminder.keep")
-        if op == "retime":
-            times = [Button(v, data(r.id, f"t:{v}")) for v in RETIME]
-            rows = tuple(tuple(times[i : i + 3]) for i in range(0, len(times), 3))
-            return self._to(patient, [OutMessage(t("reminder.pick_time"), rows)])
-        if op.startswith("t:") and op[2:] in RETIME:
-            return await self._retime(patient, r, op[2:])
-        return self._reply(patient, "reminder.gone", toast=t("toast.old"))
+    # One method per op (the table ``TAPS`` below); each gets the reminder, the op's answer, now.
+    async def _show(self, patient: Patient, r: Reminder, arg: str, now: datetime) -> Reply:
+        return self._to(patient, [self._edit(self.message(r, discreet=False))])
 
-    async def _retime(self, patient: Patient, r: Reminder, at: str) -> Reply:
+    async def _done(self, patient: Patient, r: Reminder, arg: str, now: datetime) -> Reply:
+        if r.measurement:
+            await self.reminders.answer(r.id, now, awaiting="value")
+            return self._ask_value(patient, r)
+        await self.reminders.answer(r.id, now, status=ReminderStatus.DONE)
+        return self._reply(patient, "reminder.well_done")
+
+    async def _fail(self, patient: Patient, r: Reminder, arg: str, now: datetime) -> Reply:
+        t = self.catalog.t
+        await self.reminders.answer(r.id, now, status=ReminderStatus.NOT_DONE)
+        signals = await self._after_outcome(patient, r.id, now)
+        buttons = [
+            (Button(t(f"reminder.barriers.{b}"), data(r.id, ReminderOp.BARRIER, b)),) for b in BARRIERS
+        ]
+        buttons.append((Button(t("reminder.buttons.no_answer"), data(r.id, ReminderOp.BARRIER, NO_BARRIER)),))
+        question = OutMessage(t("reminder.what_got_in_the_way"), tuple(buttons))
+        return self._with_signals(patient, signals, question)
+
+    async def _barrier(self, patient: Patient, r: Reminder, arg: str, now: datetime) -> Reply:
+        if arg == NO_BARRIER:
+            return self._reply(patient, "reminder.thanks_next_time")
+        await self.reminders.answer(r.id, now, barrier=arg, awaiting="note")
+        no = (Button(self.catalog.t("reminder.buttons.no_thanks"), data(r.id, ReminderOp.NO_NOTE)),)
+        return self._to(patient, [OutMessage(self.catalog.t("reminder.tell_more"), (no,))])
+
+    async def _no_note(self, patient: Patient, r: Reminder, arg: str, now: datetime) -> Reply:
+        return self._reply(patient, "reminder.thanks_next_time")
+
+    async def _no_value(self, patient: Patient, r: Reminder, arg: str, now: datetime) -> Reply:
+        if r.open:
+            await self.reminders.answer(r.id, now, status=ReminderStatus.DONE)
+        return self._reply(patient, "reminder.thanks_next_time")
+
+    async def _later(self, patient: Patient, r: Reminder, arg: str, now: datetime) -> Reply:
+        return self._to(patient, [self._later_question(patient, r)])
+
+    async def _review(self, patient: Patient, r: Reminder, arg: str, now: datetime) -> Reply:
+        t = self.catalog.t
+        await self.reminders.answer(r.id, now, status=ReminderStatus.DONE, value=arg)
+        choices = (
+            (Button(t("reminder.buttons.keep"), data(r.id, ReminderOp.KEEP)),),
+            (Button(t("reminder.buttons.other_time"), data(r.id, ReminderOp.RETIME)),),
+        )
+        return self._to(patient, [OutMessage(t("reminder.adjust"), choices)])
+
+    async def _keep(self, patient: Patient, r: Reminder, arg: str, now: datetime) -> Reply:
+        return self._reply(patient, "reminder.keep")
+
+    async def _pick_time(self, patient: Patient, r: Reminder, arg: str, now: datetime) -> Reply:
+        times = [Button(v, data(r.id, ReminderOp.TIME, v)) for v in RETIME]
+        rows = tuple(tuple(times[i : i + 3]) for i in range(0, len(times), 3))
+        return self._to(patient, [OutMessage(self.catalog.t("reminder.pick_time"), rows)])
+
+    async def _retime(self, patient: Patient, r: Reminder, at: str, now: datetime) -> Reply:
         changed = 0
         for goal in await self.plans.goals(patient.id):
             if goal.id != r.goal_id:
@@ -294,7 +319,7 @@ class ReminderService:
         t = self.catalog.t
         local = self.clock.now().astimezone(self.zone)
         options = [o for o in LATER if not (o == "evening" and local.time() >= EVENING)]
-        rows = tuple((Button(t(f"reminder.later.{o}"), data(r.id, f"l:{o}")),) for o in options)
+        rows = tuple((Button(t(f"reminder.later.{o}"), data(r.id, ReminderOp.SNOOZE, o)),) for o in options)
         return OutMessage(t("reminder.when_later"), rows)
 
     async def _snooze(self, patient: Patient, r: Reminder, choice: str, now: datetime) -> Reply:
@@ -307,7 +332,7 @@ class ReminderService:
             at = Schedule.from_dict(json.loads(r.schedule_json)).at if r.schedule_json else time(9, 0)
             moment = to_utc(local.date() + timedelta(days=1), at, self.zone)
         moment = respect_quiet(max(moment, now), self.zone, self.quiet_for(patient))
-        await self.reminders.answer(r.id, now, status="later", later=True)
+        await self.reminders.answer(r.id, now, status=ReminderStatus.LATER, later=True)
         await self._queue(patient, r.id, moment, now)
         when = self.catalog.format_when(moment.astimezone(self.zone), "short")
         return self._to(patient, [OutMessage(self.catalog.t("reminder.snoozed", when=when), private=True)])
@@ -321,7 +346,7 @@ class ReminderService:
         if note:
             lines.append(note)
         lines.append(t(f"measure.ask.{r.measurement}"))
-        skip = (Button(t("reminder.buttons.no_value"), data(r.id, "novalue")),)
+        skip = (Button(t("reminder.buttons.no_value"), data(r.id, ReminderOp.NO_VALUE)),)
         return self._to(patient, [OutMessage("\n".join(lines), (skip,))])
 
     async def awaiting(self, patient: Patient) -> Reminder | None:
@@ -347,7 +372,7 @@ class ReminderService:
             return None
         if r.awaiting == "value":
             return self._ask_value(patient, r, note=note)
-        no = (Button(self.catalog.t("reminder.buttons.no_thanks"), data(r.id, "nonote")),)
+        no = (Button(self.catalog.t("reminder.buttons.no_thanks"), data(r.id, ReminderOp.NO_NOTE)),)
         text = f"{note}\n{self.catalog.t('reminder.tell_more')}"
         return self._to(patient, [OutMessage(text, (no,))])
 
@@ -363,7 +388,7 @@ class ReminderService:
             values = parse(r.measurement, text)
         except MeasurementError as exc:
             return self._ask_value(patient, r, exc.key)
-        await self.reminders.answer(r.id, now, status="done", value=values)
+        await self.reminders.answer(r.id, now, status=ReminderStatus.DONE, value=values)
         history = [x.value for x in reversed(await self.reminders.recent(r.action_id or 0, 12)) if x.value]
         signals = self.rules.check(r.measurement, history, r.limits)
         await self._signal(patient, signals, now)
@@ -378,9 +403,9 @@ class ReminderService:
             return []
         streak = 0
         for earlier in await self.reminders.recent(r.action_id, self.rules.not_done_streak + 5):
-            if earlier.status in ("pending", "later") and earlier.id != r.id:
+            if earlier.status in (ReminderStatus.PENDING, ReminderStatus.LATER) and earlier.id != r.id:
                 continue
-            if earlier.status not in ("not_done", "missed"):
+            if earlier.status not in (ReminderStatus.NOT_DONE, ReminderStatus.MISSED):
                 break
             streak += 1
         signals = self.rules.check_streak(streak)
@@ -395,8 +420,7 @@ class ReminderService:
                 "kind": signal.kind,
                 "detail": signal.detail,
             }
-            for clinician in await self.repo.clinicians.agenda_recipients(patient.practice_id, None):
-                await self.repo.outbox.enqueue("signal", clinician.telegram_chat_id or 0, payload, now, now)
+            await self.notices.tell(OutboxKind.SIGNAL, patient.practice_id, payload, now)
             log.info("signal %s/%s for patient %s", signal.kind, signal.rule, patient.id)
 
     def _with_signals(self, patient: Patient, signals: list[Signal], message: OutMessage) -> Reply:
@@ -407,7 +431,7 @@ class ReminderService:
         """Outbox renderer for ``signal`` rows (to the POH): no patient words, only what happened."""
         p = item.payload
         patient = await self.repo.patients.get(int(p["patient_id"]))
-        if patient is None or patient.status == "erased":
+        if patient is None or patient.status == PatientStatus.ERASED:
             return None
         consult = await self.repo.consults.latest(patient.id)
         name = self.catalog.t(f"measure.names.{p['kind']}") if p["kind"] in KINDS else ""
@@ -431,23 +455,23 @@ class ReminderService:
             patient = await self.repo.patients.get(item.patient_id)
             if patient is None:
                 return
-            await self._tell_practice(patient.practice_id, "blocked", {"patient_id": patient.id}, now)
+            await self.notices.tell(OutboxKind.BLOCKED, patient.practice_id, {"patient_id": patient.id}, now)
         log.warning("patient %s blocked the bot; reminders stopped", item.patient_id)
 
     async def delivery_rejected(self, item: OutboxItem) -> None:
         """Telegram refused a row (400): tell the practice which kind of message did not go out
         (never its text). A refused notice is not noticed again."""
-        if item.kind == "rejected" or item.patient_id is None:
+        if item.kind == OutboxKind.REJECTED or item.patient_id is None:
             return
         patient = await self.repo.patients.get(item.patient_id)
         if patient is None:
             return
         payload: dict[str, Any] = {"patient_id": patient.id, "kind": item.kind}
         async with self.repo.transaction():
-            waiting = await self.repo.outbox.rows("rejected")
+            waiting = await self.repo.outbox.rows(OutboxKind.REJECTED)
             if any(r["status"] == "pending" and r["payload"] == payload for r in waiting):
                 return  # one notice per patient and kind until it went out, not one per row
-            await self._tell_practice(patient.practice_id, "rejected", payload, self.clock.now())
+            await self.notices.tell(OutboxKind.REJECTED, patient.practice_id, payload, self.clock.now())
 
     async def render_rejected(self, item: OutboxItem) -> list[OutMessage] | None:
         kind = str(item.payload.get("kind", "other"))
@@ -456,13 +480,6 @@ class ReminderService:
         consult = await self.repo.consults.latest(int(item.payload["patient_id"]))
         number = consult.id if consult else None
         return [OutMessage(self.catalog.t("clinician.rejected", what=what, consult=number))]
-
-    async def _tell_practice(
-        self, practice_id: int, kind: str, payload: dict[str, Any], now: datetime
-    ) -> None:
-        """A notice to every clinician who receives the practice's agendas (through the outbox)."""
-        for clinician in await self.repo.clinicians.agenda_recipients(practice_id, None):
-            await self.repo.outbox.enqueue(kind, clinician.telegram_chat_id or 0, payload, now, now)
 
     async def render_blocked(self, item: OutboxItem) -> list[OutMessage] | None:
         patient = await self.repo.patients.get(int(item.payload["patient_id"]))
@@ -482,3 +499,19 @@ class ReminderService:
     @staticmethod
     def _edit(message: OutMessage) -> OutMessage:
         return OutMessage(message.text, message.buttons, edit=True)
+
+
+TAPS: dict[ReminderOp, Handler] = {
+    ReminderOp.SHOW: ReminderService._show,
+    ReminderOp.DONE: ReminderService._done,
+    ReminderOp.FAIL: ReminderService._fail,
+    ReminderOp.LATER: ReminderService._later,
+    ReminderOp.BARRIER: ReminderService._barrier,
+    ReminderOp.NO_NOTE: ReminderService._no_note,
+    ReminderOp.NO_VALUE: ReminderService._no_value,
+    ReminderOp.SNOOZE: ReminderService._snooze,
+    ReminderOp.REVIEW: ReminderService._review,
+    ReminderOp.KEEP: ReminderService._keep,
+    ReminderOp.RETIME: ReminderService._pick_time,
+    ReminderOp.TIME: ReminderService._retime,
+}

@@ -14,40 +14,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.callbacks import CheckTap
 from bot.clock import Clock
 from bot.content import Catalog
 from bot.flows.model import Button, OutMessage
 from bot.nlp.analyzer import Analyzer
 from bot.nlp.safety import SafetyResult, typed_answer
-from bot.numbers import row_id
-from bot.storage.models import OutboxItem, Patient, SafetyCheck
+from bot.services.notices import PracticeNotices
+from bot.storage.models import ConsultStatus, OutboxItem, OutboxKind, Patient, SafetyCheck
 from bot.storage.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
-
-CHECK_PREFIX = "sc:"
-YES, NO = "y", "n"
-
-
-@dataclass(frozen=True)
-class CheckTap:
-    """A tap on a check question: ``sc:<id>:<y|n>``, or ``sc:0:<kind>:<y|n>`` for someone unknown."""
-
-    check_id: int
-    kind: str | None
-    yes: bool
-
-    @classmethod
-    def parse(cls, data: str) -> CheckTap | None:
-        parts = data.removeprefix(CHECK_PREFIX).split(":")
-        if len(parts) == 2 and parts[1] in (YES, NO) and (check_id := row_id(parts[0])) is not None:
-            return cls(check_id, None, parts[1] == YES)
-        if len(parts) == 3 and parts[0] == "0" and parts[2] in (YES, NO):
-            return cls(0, parts[1], parts[2] == YES)
-        return None
 
 
 class SafetyService:
@@ -59,9 +38,11 @@ class SafetyService:
         clock: Clock,
         when: Callable[..., str],
         *,
+        notices: PracticeNotices,
         check_minutes: float = 5,
     ) -> None:
         self.repo = repo
+        self.notices = notices
         self._analyzer = analyzer
         self.catalog = catalog
         self.clock = clock
@@ -88,7 +69,7 @@ class SafetyService:
         async with self.repo.transaction():
             for flag in flags:
                 await self.repo.safety.add_event(patient.id, consult_id, flag, analyzer.route(flag), now)
-            told = await self._notify(patient, consult_id, {"flags": flags}, due=now)
+            told = await self._notify(consult_id, {"flags": flags}, due=now)
         log.warning(
             "red flag(s) %s for consult %s; %d clinician(s) notified", ",".join(flags), consult_id, told
         )
@@ -109,11 +90,9 @@ class SafetyService:
         now = self.clock.now()
         async with self.repo.transaction():
             check_id = await self.repo.safety.add_check(patient.id, consult_id, kinds, held_seq, now)
-            await self._notify(
-                patient, consult_id, {"flags": kinds, "check_id": check_id}, due=now + self.check_after
-            )
+            await self._notify(consult_id, {"flags": kinds, "check_id": check_id}, due=now + self.check_after)
         log.info("safety check %s asked (%s) for consult %s", check_id, ",".join(kinds), consult_id)
-        return self.question(kinds, f"{CHECK_PREFIX}{check_id}")
+        return self.question(kinds, check_id)
 
     async def typed_answer(self, patient: Patient, text: str) -> CheckTap | None:
         """ "ja" or "nee" typed while a check question is open (asked in the last hour)."""
@@ -121,20 +100,22 @@ class SafetyService:
         if answer is None:
             return None
         check = await self.repo.safety.open_check(patient.id, self.clock.now() - timedelta(hours=1))
-        return CheckTap(check.id, None, answer) if check is not None else None
+        return CheckTap(check_id=check.id, yes=answer) if check is not None else None
 
-    def question(self, kinds: list[str] | tuple[str, ...], data: str) -> OutMessage:
+    def question(
+        self, kinds: list[str] | tuple[str, ...], check_id: int, kind: str | None = None
+    ) -> OutMessage:
         """One direct yes/no question, about the first kind (the lexicon's order: most serious first)."""
         t = self.catalog.t
-        buttons = (
-            (Button(t("buttons.check_yes"), f"{data}:{YES}"),),
-            (Button(t("buttons.check_no"), f"{data}:{NO}"),),
+        buttons = tuple(
+            (Button(t(key), CheckTap(check_id=check_id, kind=kind, yes=yes).pack()),)
+            for key, yes in (("buttons.check_yes", True), ("buttons.check_no", False))
         )
         return OutMessage(t(f"safety.checks.{kinds[0]}"), buttons=buttons)
 
     def stranger_question(self, kinds: list[str]) -> OutMessage:
         """Someone without an invite: nothing is stored, the tap itself says what was asked."""
-        return self.question(kinds, f"{CHECK_PREFIX}0:{kinds[0]}")
+        return self.question(kinds, 0, kinds[0])
 
     async def answer(
         self, patient: Patient, tap: CheckTap
@@ -145,12 +126,20 @@ class SafetyService:
         check = await self.repo.safety.check(tap.check_id)
         if check is None or check.patient_id != patient.id:
             return None
-        if not await self.repo.safety.answer_check(check.id, "yes" if tap.yes else "no", self.clock.now()):
-            return None
+        # One transaction: a "yes" is stored together with its route and the practice's notice,
+        # or not at all (then the notice for an unanswered check still goes).
+        async with self.repo.transaction():
+            if not await self.repo.safety.answer_check(
+                check.id, "yes" if tap.yes else "no", self.clock.now()
+            ):
+                return None
+            notes = (
+                await self.route_notes(patient, check.consult_id, list(check.flags))
+                if tap.yes
+                else [OutMessage(self.catalog.t("safety.check_thanks"))]
+            )
         log.info("safety check %s answered %s", check.id, "yes" if tap.yes else "no")
-        if tap.yes:
-            return check, await self.route_notes(patient, check.consult_id, list(check.flags))
-        return check, [OutMessage(self.catalog.t("safety.check_thanks"))]
+        return check, notes
 
     def stranger_answer(self, tap: CheckTap) -> list[OutMessage]:
         analyzer = self._analyzer()
@@ -159,31 +148,26 @@ class SafetyService:
         return [OutMessage(n) for n in self.notes([tap.kind], practice_told=False)]
 
     # -- the practice's notice --------------------------------------------------------------------
-    async def _notify(
-        self, patient: Patient, consult_id: int | None, payload: dict[str, object], *, due: datetime
-    ) -> int:
+    async def _notify(self, consult_id: int | None, payload: dict[str, object], *, due: datetime) -> int:
+        """The practice's notice (for the consult's POH): ids and kinds only, never the words."""
         if consult_id is None:
             return 0
         consult = await self.repo.consults.get(consult_id)
         if consult is None:
             return 0
-        recipients = await self.repo.clinicians.agenda_recipients(consult.practice_id, consult.clinician_id)
-        now = self.clock.now()
-        for clinician in recipients:
-            await self.repo.outbox.enqueue(
-                "alert",
-                clinician.telegram_chat_id or 0,
-                {"consult_id": consult_id, **payload},
-                due,
-                now,
-                patient_id=patient.id,
-                consult_id=consult_id,
-            )
-        return len(recipients)
+        return await self.notices.tell(
+            OutboxKind.ALERT,
+            consult.practice_id,
+            {"consult_id": consult_id, **payload},
+            self.clock.now(),
+            clinician_id=consult.clinician_id,
+            due=due,
+            consult_id=consult_id,
+        )
 
     async def render_alert(self, item: OutboxItem) -> list[OutMessage] | None:
         consult = await self.repo.consults.get(int(item.payload["consult_id"]))
-        if consult is None or consult.status == "erased":
+        if consult is None or consult.status == ConsultStatus.ERASED:
             return None
         flags = list(item.payload["flags"])
         key = "clinician.alert"

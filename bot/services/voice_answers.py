@@ -11,22 +11,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+from bot.callbacks import TranscriptTap
 from bot.channels import Reply
 from bot.clock import Clock
 from bot.content import Catalog
-from bot.flows.engine import FlowState
 from bot.flows.model import Button, OutMessage, Text, Unsupported
-from bot.numbers import row_id
 from bot.services.patients import PatientService
 from bot.services.safety import SafetyService
-from bot.storage.models import Patient
+from bot.storage.models import Patient, VoiceNoteStatus
 from bot.storage.ports import UnitOfWork
 from bot.voice.stt import SpeechToText
 from bot.voice.tts import is_voice_note
 
 log = logging.getLogger(__name__)
-
-CONFIRM_PREFIX = "vt:"
 
 
 def duration_text(seconds: int) -> str:
@@ -52,20 +49,10 @@ class VoiceAnswers:
         self.stt = stt
         self.max_seconds = max_seconds
 
-    async def _accepts_words(self, patient: Patient) -> bool:
-        """Does the conversation wait for free text now (a text question, a reminder note)?"""
-        waiting = await self.patients.reminders.awaiting(patient)
-        if waiting is not None:
-            return waiting.awaiting == "note"
-        conv = await self.repo.conversations.get(patient.id)
-        if conv is None or conv.paused:
-            return False
-        return self.patients.engine_of(conv).takes_free_text(FlowState.from_dict(conv.state))
-
     async def receive(
         self, patient: Patient, duration: int, fetch: Callable[[], Awaitable[bytes]], update_id: int | None
     ) -> Reply:
-        if not await self._accepts_words(patient):
+        if not await self.patients.takes_words(patient):
             # A voice message where a button is expected: say so kindly, show the buttons again.
             return await self.patients.handle(patient, Unsupported("voice"), update_id)
         if duration > self.max_seconds:
@@ -92,29 +79,44 @@ class VoiceAnswers:
         if self.safety.assess(transcript):
             # Safety first: a red flag is acted on now, without waiting for a confirmation.
             await self.repo.voice_notes.add(
-                patient.id, consult_id, duration, audio, now, transcript=transcript, status="confirmed"
+                patient.id,
+                consult_id,
+                duration,
+                audio,
+                now,
+                transcript=transcript,
+                status=VoiceNoteStatus.CONFIRMED,
             )
             return await self.patients.handle(patient, Text(transcript), update_id)
         note = await self.repo.voice_notes.add(
-            patient.id, consult_id, duration, audio, now, transcript=transcript, status="pending"
+            patient.id,
+            consult_id,
+            duration,
+            audio,
+            now,
+            transcript=transcript,
+            status=VoiceNoteStatus.PENDING,
         )
         t = self.catalog.t
         buttons = (
-            (Button(t("voice.confirm_yes"), f"{CONFIRM_PREFIX}{note}:yes"),),
-            (Button(t("voice.confirm_no"), f"{CONFIRM_PREFIX}{note}:no"),),
+            (Button(t("voice.confirm_yes"), TranscriptTap(note=note, answer="yes").pack()),),
+            (Button(t("voice.confirm_no"), TranscriptTap(note=note, answer="no").pack()),),
         )
         heard = OutMessage(t("voice.heard", text=transcript), buttons, private=True)
         return Reply(patient.telegram_chat_id or 0, [heard], patient_id=patient.id)
 
-    async def confirm(self, patient: Patient, data: str, update_id: int | None) -> Reply:
-        """The patient's answer to "Ik heb verstaan: ... Klopt dit?"."""
-        note_id, _, answer = data[len(CONFIRM_PREFIX) :].partition(":")
-        number = row_id(note_id)
-        note = await self.repo.voice_notes.get(number) if number is not None else None
-        if note is None or note["patient_id"] != patient.id or note["status"] != "pending":
+    async def confirm(self, patient: Patient, tap: TranscriptTap | None, update_id: int | None) -> Reply:
+        """The patient's answer to "Ik heb verstaan: ... Klopt dit?"; None is a forged or cut-off tap."""
+        note = await self.repo.voice_notes.get(tap.note) if tap is not None else None
+        if (
+            tap is None
+            or note is None
+            or note["patient_id"] != patient.id
+            or note["status"] != VoiceNoteStatus.PENDING
+        ):
             return Reply(patient.telegram_chat_id or 0, [], toast=self.catalog.t("toast.old"))
-        if answer == "yes":
-            await self.repo.voice_notes.set_status(note["id"], "confirmed")
+        if tap.answer == "yes":
+            await self.repo.voice_notes.set_status(note["id"], VoiceNoteStatus.CONFIRMED)
             return await self.patients.handle(patient, Text(note["transcript"]), update_id)
-        await self.repo.voice_notes.set_status(note["id"], "rejected")
+        await self.repo.voice_notes.set_status(note["id"], VoiceNoteStatus.REJECTED)
         return await self.patients.reask(patient, self.catalog.t("voice.again"))

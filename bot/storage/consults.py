@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.clock import from_iso, iso
 from bot.storage.base import SqliteRepository, dt_or_none
-from bot.storage.models import Consult, Invite
+from bot.storage.models import Consult, ConsultStatus, Invite
 
 
 class ConsultRepository(SqliteRepository):
@@ -164,6 +164,6 @@ def _consult(row: Any) -> Consult:
         row["patient_id"],
         row["clinician_id"],
         from_iso(row["scheduled_at"]),
-        row["status"],
+        ConsultStatus(row["status"]),
         dt_or_none(row["completed_at"]),
     )

@@ -4,7 +4,54 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
+
+
+# The values the database's CHECK constraints allow (migrations), named once. A StrEnum equals
+# its string, so rows read back as plain text compare equal to these.
+class PatientStatus(StrEnum):
+    INVITED = "invited"
+    ACTIVE = "active"
+    STOPPED = "stopped"  # the patient typed /stop
+    ERASED = "erased"
+
+
+class ConsultStatus(StrEnum):
+    INVITED = "invited"
+    IN_PROGRESS = "in_progress"
+    READY = "ready"  # the agenda is there
+    DECLINED = "declined"
+    ERASED = "erased"
+
+
+class ReminderStatus(StrEnum):
+    PENDING = "pending"
+    LATER = "later"
+    DONE = "done"
+    NOT_DONE = "not_done"
+    MISSED = "missed"
+    CANCELLED = "cancelled"
+
+
+class VoiceNoteStatus(StrEnum):
+    KEPT = "kept"
+    PENDING = "pending"  # "Klopt dit?" waits for an answer
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+
+
+class OutboxKind(StrEnum):
+    """What an outbox row is; each kind has one renderer (``App.attach_channel``)."""
+
+    AGENDA = "agenda"  # to the POH: an intake is complete
+    ALERT = "alert"  # to the POH: a safety route, or a check question left unanswered
+    SIGNAL = "signal"  # to the POH: a measurement or a streak of not-done reminders
+    BLOCKED = "blocked"  # to the POH: a patient blocked the bot
+    REJECTED = "rejected"  # to the POH: Telegram refused a message to a patient
+    REMINDER = "reminder"  # to the patient
+    PLAN_START = "plan_start"  # to the patient: shall we make your plan?
+    REPLY = "reply"  # to anyone: a direct answer Telegram held back (429); sent as soon as it may
 
 
 @dataclass(frozen=True)
@@ -30,7 +77,7 @@ class Patient:
     display_name: str | None
     telegram_user_id: int | None
     telegram_chat_id: int | None
-    status: str
+    status: PatientStatus
     discreet: bool = False  # reminders say only "time for your action" until tapped
     quiet_start: str | None = None  # local HH:MM, None: the default quiet hours
     quiet_end: str | None = None
@@ -40,7 +87,7 @@ class Patient:
 
     @property
     def reachable(self) -> bool:
-        return self.status == "active" and not self.blocked and self.telegram_chat_id is not None
+        return self.status == PatientStatus.ACTIVE and not self.blocked and self.telegram_chat_id is not None
 
 
 @dataclass(frozen=True)
@@ -63,7 +110,7 @@ class Consult:
     patient_id: int
     clinician_id: int | None
     scheduled_at: datetime
-    status: str
+    status: ConsultStatus
     completed_at: datetime | None
 
 
@@ -102,7 +149,8 @@ class OutboxItem:
     consult_id: int | None
 
 
-OPEN = ("pending", "later", "missed")  # a reminder the patient may still answer
+# a reminder the patient may still answer
+OPEN = (ReminderStatus.PENDING, ReminderStatus.LATER, ReminderStatus.MISSED)
 
 
 @dataclass(frozen=True)
@@ -113,7 +161,7 @@ class Reminder:
     action_id: int | None
     kind: str  # action | review
     due_at: datetime
-    status: str
+    status: ReminderStatus
     later_count: int
     value: Any
     barrier: str | None

@@ -8,7 +8,7 @@ from typing import Any
 from bot.clock import iso
 from bot.storage import identity
 from bot.storage.base import SqliteRepository
-from bot.storage.models import Clinician, Patient, Practice
+from bot.storage.models import Clinician, Patient, PatientStatus, Practice
 
 
 class PracticeRepository(SqliteRepository):
@@ -227,7 +227,7 @@ def _patient(row: Any) -> Patient:
         row["display_name"],
         row["telegram_user_id"],
         row["telegram_chat_id"],
-        row["status"],
+        PatientStatus(row["status"]),
         bool(row["discreet"]),
         row["quiet_start"],
         row["quiet_end"],

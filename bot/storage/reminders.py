@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.clock import from_iso, iso
 from bot.storage.base import SqliteRepository
-from bot.storage.models import DueAction, Reminder
+from bot.storage.models import DueAction, Reminder, ReminderStatus
 
 _SELECT = (
     "SELECT r.*, COALESCE(a.what, '') AS what, a.measurement, a.schedule_json, a.limits_json, "
@@ -25,7 +25,7 @@ def _reminder(row: Any) -> Reminder:
         row["action_id"],
         row["kind"],
         from_iso(row["due_at"]),
-        row["status"],
+        ReminderStatus(row["status"]),
         row["later_count"],
         json.loads(row["value_json"]) if row["value_json"] else None,
         row["barrier"],

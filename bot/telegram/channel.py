@@ -17,19 +17,18 @@ from aiogram.exceptions import (
 )
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.callbacks import CALLBACK_DATA_LIMIT, QuestionTap
 from bot.channels import DeliveryBlocked, DeliveryRejected, DeliveryRetry
 from bot.flows.model import OutMessage
 
 log = logging.getLogger(__name__)
 
-QUESTION_PREFIX = "q:"
-CALLBACK_DATA_LIMIT = 64  # bytes, Telegram's limit
 MAX_INLINE_WAIT = 10.0  # seconds a direct reply may wait on a rate limit
 
 
 def callback_data(message: OutMessage, value: str) -> str:
     """Question buttons carry their question number: ``q:<seq>:<value>``."""
-    data = f"{QUESTION_PREFIX}{message.seq}:{value}" if message.seq is not None else value
+    data = QuestionTap(seq=message.seq, value=value).pack() if message.seq is not None else value
     if len(data.encode("utf-8")) > CALLBACK_DATA_LIMIT:
         raise ValueError("callback data over Telegram's 64-byte limit")
     return data

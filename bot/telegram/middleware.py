@@ -9,23 +9,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, Update
+from aiogram.types import Chat, TelegramObject, Update, User
 
 from bot.app import App
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
-
-
-def _user_and_chat(update: Update) -> tuple[int | None, int | None]:
-    event = update.event
-    user = getattr(event, "from_user", None)
-    chat = getattr(event, "chat", None)
-    message = getattr(event, "message", None)  # a callback query carries the message it came from
-    if chat is None and message is not None:
-        chat = message.chat
-    return (user.id if user else None), (chat.id if chat else None)
 
 
 class UpdateGuard(BaseMiddleware):
@@ -66,8 +56,11 @@ class UpdateGuard(BaseMiddleware):
 
     async def _handle_in_scope(self, handler: Handler, event: Update, data: dict[str, Any]) -> Any:
         repo = self.app.repo
-        user_id, chat_id = _user_and_chat(event)
-        data["actor"] = await self.app.onboarding.identify(user_id) if user_id else None
+        # aiogram's own context middleware (it runs before this one) found who and where.
+        user: User | None = data.get("event_from_user")
+        chat: Chat | None = data.get("event_chat")
+        chat_id = chat.id if chat else None
+        data["actor"] = await self.app.onboarding.identify(user.id) if user else None
         data["update_id"] = event.update_id
         try:
             return await handler(event, data)

@@ -14,7 +14,6 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import BotCommand
 
 from bot.app import App
-from bot.commands import MENU
 from bot.config import Settings
 from bot.telegram.channel import TelegramChannel
 from bot.telegram.handlers import Responder, build_routers
@@ -53,13 +52,16 @@ def build_dispatcher(app: App, bot: Bot) -> Wiring:
     app.attach_channel(channel)
     responder = Responder(app, channel)
     guard = UpdateGuard(app)
-    dp = Dispatcher()
+    dp = Dispatcher(app=app, responder=responder)  # handlers get these by name
     dp.update.outer_middleware(guard)
-    dp.include_routers(*build_routers(responder))
+    dp.include_routers(*build_routers())
 
     async def on_startup(bot: Bot) -> None:
         await bot.set_my_commands(
-            [BotCommand(command=c, description=app.catalog.t(f"commands.{c}")) for c in MENU]
+            [
+                BotCommand(command=c, description=app.catalog.t(f"commands.{c}"))
+                for c in app.catalog.commands.menu
+            ]
         )
         await resume_after_restart(app, responder)
 

@@ -112,6 +112,8 @@ class FakeTelegram:
         self.messages: dict[tuple[int, int], SentMessage] = {}
         self.callback_answers: list[dict[str, Any]] = []
         self.blocked: set[int] = set()
+        # chat -> seconds: sends to it get 429 "retry after" that long (a burst Telegram holds back)
+        self.held_back: dict[int, int] = {}
         self.files: dict[str, bytes] = {}  # file_id -> content (voice notes both ways)
         self._file_ids = itertools.count(1)
         self._update_ids = itertools.count(1)
@@ -357,6 +359,9 @@ class FakeTelegram:
     def _check_chat(self, chat_id: int) -> None:
         if chat_id in self.blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
+        if chat_id in self.held_back:
+            seconds = self.held_back[chat_id]
+            raise ApiError(429, f"Too Many Requests: retry after {seconds}", retry_after=seconds)
 
     @staticmethod
     def _check_text(text: Any) -> str:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from bot.content import Catalog
 from bot.testing.fake_telegram import FakeTelegram
 
+_t = Catalog().t  # the labels the bot shows (content/nl/messages.yaml), never written out here
 # The button a patient taps when it is offered, in this order of preference.
-PREFERRED = ("Ja, ik doe mee", "8", "Nee")
+PREFERRED = (_t("buttons.consent_yes"), "8", _t("buttons.answer_no"), _t("buttons.check_no"))
+DONE = _t("buttons.done")
 WORDS = "Mijn tuin en mijn kleinkinderen\nmijn rug"
 SETTLE = 0.15  # a patient reads the new message before answering: no new message for this long
 
@@ -20,15 +23,15 @@ class SimulatedPatient:
     chose_a_topic: bool = False
 
     def answer(self) -> None:
-        """Answer the bot's last message: a preferred button, a topic then "Klaar" at the
+        """Answer the bot's last message: a preferred button, a topic then Done at the
         priorities, or a few words where no button is offered."""
         last = self.core.to_chat(self.user)[-1]
         labels = [label for label, _ in last.buttons]
         if not labels:
             self.core.user_sends(self.user, WORDS)
             return
-        if any("Klaar" in label for label in labels):
-            label = labels[0] if not self.chose_a_topic else next(lb for lb in labels if "Klaar" in lb)
+        if DONE in labels:
+            label = labels[0] if not self.chose_a_topic else DONE
             self.chose_a_topic = True
         else:
             label = next((p for p in PREFERRED if p in labels), labels[0])

@@ -604,7 +604,7 @@ async def test_odd_numbers_get_the_question_again_never_the_apology(
     commands, agenda buttons, reminder and check taps: a kind answer, never the error apology."""
     t = harness.app.catalog.t
     await setup_people(harness, clock)
-    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
     await harness.say(PATIENT, "Mijn tuin en mijn kleinkinderen")
     before = await conversation(harness.app)
     for odd in ("5²", "٣", "①", "7 ", HUGE, "-3"):
@@ -634,13 +634,13 @@ async def test_an_old_or_forged_erase_button_erases_nothing(
     ``wis:yes`` erases nothing and says to type /wis again; a fresh /wis still works."""
     t = harness.app.catalog.t
     await setup_people(harness, clock)
-    await harness.tap(PATIENT, "Ja, ik doe mee")
+    await harness.tap(PATIENT, label("buttons.consent_yes"))
     await harness.say(PATIENT, "Mijn geheime antwoord")
     await harness.say(PATIENT, "/wis")
     question = core.last_to(PATIENT)
     yes = next(data for label, data in question.buttons if data.startswith("wis:yes:"))
     clock.advance(timedelta(minutes=11))
-    await harness.tap(PATIENT, "Ja, alles wissen")
+    await harness.tap(PATIENT, label("buttons.erase_yes"))
     assert core.last_to(PATIENT).text == t("erase_expired")
     asked, signature = yes.removeprefix("wis:yes:").split(":")
     for forged in (
@@ -664,6 +664,6 @@ async def test_an_old_or_forged_erase_button_erases_nothing(
         await harness.pump()
         assert core.last_to(PATIENT).text == t("erase_expired"), forged
     await harness.say(PATIENT, "/wis")
-    await harness.tap(PATIENT, "Ja, alles wissen")
+    await harness.tap(PATIENT, label("buttons.erase_yes"))
     assert core.last_to(PATIENT).text == t("erase_done")
     assert await harness.app.repo.patients.by_telegram(PATIENT) is None

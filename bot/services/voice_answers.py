@@ -76,27 +76,14 @@ class VoiceAnswers:
         transcript = (await self.stt.transcribe(audio)).strip()
         if not transcript:
             return await self.patients.reask(patient, self.catalog.t("voice.not_understood"))
-        if self.safety.assess(transcript):
-            # Safety first: a red flag is acted on now, without waiting for a confirmation.
-            await self.repo.voice_notes.add(
-                patient.id,
-                consult_id,
-                duration,
-                audio,
-                now,
-                transcript=transcript,
-                status=VoiceNoteStatus.CONFIRMED,
-            )
-            return await self.patients.handle(patient, Text(transcript), update_id)
+        # Safety first: a red flag is acted on now, without waiting for a confirmation.
+        urgent = bool(self.safety.assess(transcript))
+        status = VoiceNoteStatus.CONFIRMED if urgent else VoiceNoteStatus.PENDING
         note = await self.repo.voice_notes.add(
-            patient.id,
-            consult_id,
-            duration,
-            audio,
-            now,
-            transcript=transcript,
-            status=VoiceNoteStatus.PENDING,
+            patient.id, consult_id, duration, audio, now, transcript=transcript, status=status
         )
+        if urgent:
+            return await self.patients.handle(patient, Text(transcript), update_id)
         t = self.catalog.t
         buttons = (
             (Button(t("voice.confirm_yes"), TranscriptTap(note=note, answer="yes").pack()),),

@@ -27,6 +27,7 @@ from bot.services.patients import PatientService
 from bot.services.plans import PlanService
 from bot.services.readaloud import ReadAloud
 from bot.services.reminders import ReminderService
+from bot.services.retention import RetentionService
 from bot.services.safety import SafetyService
 from bot.services.voice_answers import VoiceAnswers
 from bot.storage import Database, SqliteStore, UnitOfWork
@@ -72,6 +73,7 @@ class App:
     read_aloud: ReadAloud
     voice_answers: VoiceAnswers
     notices: PracticeNotices
+    retention: RetentionService
     _runtime: _Runtime = field(default_factory=_Runtime, repr=False)
 
     @property
@@ -101,7 +103,8 @@ class App:
         return outbox
 
     async def tick(self) -> int:
-        """The scheduler's heartbeat: create due reminders, then send what is due."""
+        """The scheduler's heartbeat: create due reminders, then send what is due; once a day,
+        erase the patients whose retention period is over (``RETENTION_MONTHS``)."""
         if self._runtime.stopping:
             return 0
         async with self._runtime.ticking:
@@ -109,6 +112,7 @@ class App:
                 return 0
             await self.reminders.materialise()
             sent = await self.outbox.flush() if self.outbox is not None else 0
+            await self.retention.daily()
             # Wall-clock time (also under a simulated clock): `python -m bot health` and /healthz
             # report how long ago the scheduler last finished a tick.
             await self.repo.health.beat("scheduler", SystemClock().now())
@@ -213,6 +217,7 @@ async def build_app(settings: Settings, clock: Clock | None = None) -> App:
         read_aloud=ReadAloud(repo, catalog, voice_cache(settings)),
         voice_answers=VoiceAnswers(repo, patients, safety, catalog, clock, stt, settings.max_voice_seconds),
         notices=notices,
+        retention=RetentionService(repo, clock, settings.zone, settings.retention_months, locks=locks),
     )
 
 

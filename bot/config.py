@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     health_timeout_seconds: float = Field(
         default=3.0, gt=0, le=30, description="`health`: time for the test write and for Telegram's getMe."
     )
+    retention_months: int = Field(
+        default=0,
+        ge=0,
+        le=600,
+        description="Erase a patient's data this many months after their last activity; 0 = off.",
+    )
     content_dir: Path = Field(default=DEFAULT_CONTENT_DIR)
     log_level: str = Field(default="INFO")
 
@@ -157,6 +163,11 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("retention_months", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        return 0 if value == "" else value
 
     @property
     def zone(self) -> ZoneInfo:

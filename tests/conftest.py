@@ -59,6 +59,11 @@ SLOW_TESTS = frozenset(
         "test_everyday_statements_are_left_alone",
         "test_cli_train_refuses_the_held_out_set",
         "test_training_picks_its_threshold_on_the_items_it_gets",
+        # tests/test_deploy.py: the Dockerfile's steps (wheel, the locked install, ~90 s), the image's
+        # commands in their own processes, a real docker build where a daemon answers
+        "test_the_image_builds_with_docker_and_reports_its_health",
+        "test_the_dockerfile_steps_give_a_virtualenv_with_exactly_the_lock_and_every_module_importing",
+        "test_the_image_commands_run_report_health_and_back_up",
     }
 )
 

@@ -281,7 +281,16 @@ def test_each_fake_repository_implements_its_protocol_exactly(attribute: str) ->
 def test_a_repository_not_faked_fails_loudly_instead_of_passing() -> None:
     store = MemoryStore()
     missing = set(_protocols()) - set(FAKED)
-    assert missing == {"invites", "consents", "answers", "conversations", "inbox", "web", "health"}
+    assert missing == {
+        "invites",
+        "consents",
+        "answers",
+        "conversations",
+        "inbox",
+        "web",
+        "health",
+        "retention",
+    }
     for name in missing:
         with pytest.raises(NotImplementedError):
             getattr(store, name)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -193,3 +193,42 @@ class InboxRow:
     update_id: int
     chat_key: int | None
     payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RetentionFacts:
+    """What the retention rule (``bot.services.retention``) weighs for one patient who is not
+    erased: their latest moments (UTC; None when there is none of that kind), whether their plan
+    still runs, and the longest hold a POH set."""
+
+    patient_id: int
+    practice_id: int
+    consult_id: int | None  # their latest consult, the number the POH knows
+    created_at: datetime
+    last_consult_at: datetime | None  # the latest consult's planned moment
+    last_completed_at: datetime | None  # the latest completed intake
+    last_plan_change_at: datetime | None  # the latest goal or action added or ended
+    last_answer_at: datetime | None  # the latest answer to a reminder
+    plan_running: bool  # a goal not ended, or an action with a reminder still to come
+    kept_until: date | None  # local date; the longest hold set
+
+
+@dataclass(frozen=True)
+class RetentionHold:
+    """A POH's decision to keep a patient's data longer (the latest one per patient)."""
+
+    patient_id: int
+    consult_id: int | None
+    until: date
+    reason: str  # the POH's own text: never logged, never in the audit log
+    user_name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RetentionState:
+    """The daily run: the last local day it ran, with which RETENTION_MONTHS, since when."""
+
+    last_day: date
+    months: int
+    since: date

@@ -164,6 +164,8 @@ class PatientRepository(SqliteRepository):
                 (patient_id,),
             )
             await self.db.execute("DELETE FROM plans WHERE patient_id = ?", (patient_id,))
+            # A POH's reason to keep the data longer is about the patient too.
+            await self.db.execute("DELETE FROM retention_holds WHERE patient_id = ?", (patient_id,))
             await self.db.execute(
                 "UPDATE invites SET used_at = COALESCE(used_at, ?) WHERE patient_id = ?",
                 (iso(now), patient_id),

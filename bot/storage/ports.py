@@ -10,7 +10,7 @@ README's "How it is built").
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from bot.storage.models import (
@@ -24,6 +24,9 @@ from bot.storage.models import (
     Patient,
     Practice,
     Reminder,
+    RetentionFacts,
+    RetentionHold,
+    RetentionState,
     SafetyCheck,
 )
 
@@ -517,6 +520,39 @@ class Health(Protocol):
         ...
 
 
+class Retention(Protocol):
+    """What the retention rule weighs per patient (``bot.services.retention`` decides), the holds a
+    POH sets, and the state of the daily run."""
+
+    async def facts(
+        self, *, practice_id: int | None = None, patient_id: int | None = None
+    ) -> list[RetentionFacts]:
+        """Every patient not erased (of one practice, or one patient), in id order."""
+        ...
+
+    async def add_hold(
+        self,
+        patient_id: int,
+        until: date,
+        reason: str,
+        account_id: int | None,
+        user_name: str,
+        now: datetime,
+    ) -> int: ...
+
+    async def holds(self, practice_id: int, from_day: date) -> list[RetentionHold]:
+        """Per patient of the practice (not erased) the hold that runs longest, if it runs to
+        ``from_day`` or later; the longest first."""
+        ...
+
+    async def state(self) -> RetentionState | None: ...
+
+    async def claim_day(self, day: date, months: int, since: date) -> bool:
+        """Record the run of ``day``; False when that day (or a later one) ran already, so two
+        ticks (or two processes) never run one day twice."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """Every repository over one store, and the write transaction they share.
 
@@ -559,6 +595,8 @@ class UnitOfWork(Protocol):
     def web(self) -> WebStore: ...
     @property
     def health(self) -> Health: ...
+    @property
+    def retention(self) -> Retention: ...
 
     def transaction(self) -> AbstractAsyncContextManager[None]: ...
 

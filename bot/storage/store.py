@@ -15,6 +15,7 @@ from bot.storage.outbox import OutboxRepository
 from bot.storage.people import ClinicianRepository, PatientRepository, PracticeRepository, VoiceNoteRepository
 from bot.storage.plans import PlanRepository
 from bot.storage.reminders import ReminderRepository
+from bot.storage.retention import RetentionRepository
 from bot.storage.safety import SafetyRepository
 from bot.storage.web import WebRepository
 
@@ -41,6 +42,7 @@ class SqliteStore:
         self.reminders = ReminderRepository(db)
         self.web = WebRepository(db)
         self.health = HealthRepository(db)
+        self.retention = RetentionRepository(db)
 
     def transaction(self) -> AbstractAsyncContextManager[None]:
         return self.db.transaction()

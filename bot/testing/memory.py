@@ -9,7 +9,7 @@ through JSON. ``tests/test_services_memory.py`` checks every fake's methods agai
 as ``tests/test_storage_ports.py`` does for SQLite.
 
 Repositories no service test needs yet (invites, consents, answers, conversations, inbox, web,
-health) raise ``NotImplementedError`` when reached: add a fake here when a test needs one.
+health, retention) raise ``NotImplementedError`` when reached: add a fake here when a test needs one.
 
 ``transaction()`` snapshots every table and restores them on an exception; an inner block joins
 the outer one, and another task waits for it. Unlike SQLite, a write made outside any transaction
@@ -42,7 +42,7 @@ from bot.storage.models import (
     ReminderStatus,
     SafetyCheck,
 )
-from bot.storage.ports import Answers, Consents, Conversations, Health, Inbox, Invites, WebStore
+from bot.storage.ports import Answers, Consents, Conversations, Health, Inbox, Invites, Retention, WebStore
 
 if TYPE_CHECKING:
     from bot.storage.ports import UnitOfWork
@@ -786,6 +786,10 @@ class MemoryStore:
     @property
     def health(self) -> Health:
         raise NotImplementedError("MemoryStore has no health figures yet (bot/testing/memory.py)")
+
+    @property
+    def retention(self) -> Retention:
+        raise NotImplementedError("MemoryStore has no retention yet (bot/testing/memory.py)")
 
     def transaction(self) -> AbstractAsyncContextManager[None]:
         return self._transaction()

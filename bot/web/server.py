@@ -27,12 +27,13 @@ from aiohttp.abc import AbstractAccessLogger
 
 from bot.app import App
 from bot.flows.engine import FlowEngine
-from bot.numbers import row_id
+from bot.numbers import row_id, whole_number
 from bot.services.agenda import AgendaView
 from bot.services.invites import InviteError
 from bot.services.measurements import MeasurementError, show
 from bot.services.measurements import parse as parse_measurement
 from bot.services.plans import MEASUREMENTS, PlanError, describe_schedule
+from bot.services.retention import MAX_KEEP_MONTHS, MAX_REASON, Actor, KeepError, Standing
 from bot.services.schedule_input import SCHEDULE_REASONS, ScheduleError, read_schedule
 from bot.services.social_map import SocialMap
 from bot.storage.models import Consult
@@ -848,6 +849,79 @@ class WebApp:
         link = {"username": row["username"], **self.enrol_link(request, token)}
         return await self.accounts(request, link=link)
 
+    # -- retention (AVG storage limitation; the rule is in bot/services/retention.py) -------------
+    def _day(self, day: date) -> str:
+        months = self.catalog.raw("months")
+        return self.catalog.t("web.retention.date", day=day.day, month=months[day.month - 1], year=day.year)
+
+    def _actor(self, request: web.Request) -> Actor:
+        account = request[SESSION].account
+        return Actor(account.display_name, account.id, account.practice_id, self.client(request))
+
+    async def retention_page(self, request: web.Request, problem: str | None = None) -> web.Response:
+        """Who is due (or due within 30 days) for erasure, and who is kept longer: consult numbers
+        and dates, no names (as the consult list)."""
+        session: Session = request[SESSION]
+        overview = await self.app.retention.overview(session.account.practice_id)
+        notices = {"bewaard": "web.retention.kept_done", "gewist": "web.retention.erased_done"}
+        notice = next((self.catalog.t(k) for name, k in notices.items() if name in request.query), None)
+        await self.audit(request, "view_retention")
+        return self.page(
+            request,
+            "retention.html.j2",
+            status=400 if problem else 200,
+            o=overview,
+            today=self.app.retention.today(),
+            day=self._day,
+            problem=self.catalog.t(problem) if problem else None,
+            notice=notice,
+            max_months=MAX_KEEP_MONTHS,
+            max_reason=MAX_REASON,
+        )
+
+    async def retention_keep(self, request: web.Request) -> web.StreamResponse:
+        """Keep a patient's data longer: months (1-120) and a reason (stored, never logged)."""
+        consult = await self._consult(request)
+        form = await request.post()
+        months = whole_number(str(form.get("months", "")))
+        try:
+            until = self.app.retention.keep_until(months if months is not None else 0)
+            kept = await self.app.retention.keep(
+                consult.patient_id, until, str(form.get("reason", "")), self._actor(request)
+            )
+        except KeepError as exc:
+            return await self.retention_page(request, problem=exc.key)
+        if not kept:
+            raise PageError(404, "web.errors.not_found")
+        raise web.HTTPSeeOther("/retention?bewaard=1")
+
+    async def _listed(self, request: web.Request) -> tuple[Consult, Standing]:
+        """The consult of the address, for an admin, when its patient is on the retention list."""
+        session: Session = request[SESSION]
+        if not session.account.admin:
+            raise PageError(403, "web.errors.admin_only")
+        consult = await self._consult(request)
+        found = await self.app.retention.standings(
+            practice_id=session.account.practice_id, patient_id=consult.patient_id
+        )
+        if not found:
+            raise PageError(409, "web.retention.not_listed")
+        return consult, found[0]
+
+    async def retention_confirm(self, request: web.Request) -> web.Response:
+        consult, standing = await self._listed(request)
+        return self.page(request, "retention_erase.html.j2", consult_id=consult.id, s=standing, day=self._day)
+
+    async def retention_erase(self, request: web.Request) -> web.StreamResponse:
+        """An admin erases a listed patient now, after the confirmation page (``confirm=yes``)."""
+        consult, _ = await self._listed(request)
+        form = await request.post()
+        if form.get("confirm") != "yes":
+            raise PageError(400, "web.errors.bad_form")
+        if not await self.app.retention.erase(consult.patient_id, self._actor(request), only_due=False):
+            raise PageError(409, "web.retention.not_listed")
+        raise web.HTTPSeeOther("/retention?gewist=1")
+
     # -- admin (audit) ---------------------------------------------------------------------------
     async def audit_log(self, request: web.Request) -> web.Response:
         session: Session = request[SESSION]
@@ -887,6 +961,10 @@ class WebApp:
                 web.post("/admin/accounts", self.add_account),
                 web.post("/admin/accounts/{account}/reset", self.reset_account),
                 web.get("/population", self.population_page),
+                web.get("/retention", self.retention_page),
+                web.post("/retention/{consult}/keep", self.retention_keep),
+                web.get("/retention/{consult}/erase", self.retention_confirm),
+                web.post("/retention/{consult}/erase", self.retention_erase),
                 web.get("/consult/{consult}/timeline", self.timeline),
                 web.get("/invite", self.invite_form),
                 web.post("/invite", self.invite),

@@ -28,10 +28,19 @@ SLOW_FILES: dict[str, tuple[str, ...]] = {
     "test_e2e_reminders.py": ("e2e", "slow"),
     "test_e2e_voice.py": ("e2e", "slow"),
     "test_backup_e2e.py": ("e2e", "slow"),  # a backup while the real bot handles a reminder burst
+    "test_deploy_tls.py": ("e2e", "slow"),  # the bot and the web app behind real nginx over TLS
     "test_browser.py": ("browser", "slow"),
     "test_safety_metamorphic.py": ("slow",),
     "test_voice.py": ("slow",),  # real espeak-ng and opusenc
     "test_wheel.py": ("slow",),  # builds the sdist and wheel, installs it in a fresh virtualenv
+    # Operations and web hardening (argon2 per log-in, scrypt per backup, pip and apt lookups):
+    # in CI and the full run, not in the minute a developer waits on the engine or the chat.
+    "test_web_accounts.py": ("slow",),
+    "test_web_security.py": ("slow",),
+    "test_retention.py": ("slow",),
+    "test_backup.py": ("slow",),
+    "test_health.py": ("slow",),
+    "test_deploy.py": ("slow",),
 }
 # Single slow tests inside otherwise fast files: whole-set evaluations, the CLI in its own process,
 # deliberate waits.

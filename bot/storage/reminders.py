@@ -17,7 +17,8 @@ _SELECT = (
 )
 
 
-def _reminder(row: Any) -> Reminder:
+def reminder_from_row(row: Any) -> Reminder:
+    """A reminder row with its goal and action joined (``_SELECT``); the in-memory store uses it too."""
     return Reminder(
         row["id"],
         row["patient_id"],
@@ -96,7 +97,7 @@ class ReminderRepository(SqliteRepository):
     # -- answers ------------------------------------------------------------------------
     async def get(self, reminder_id: int) -> Reminder | None:
         row = await self.db.fetchone(_SELECT + "WHERE r.id = ?", (reminder_id,))
-        return _reminder(row) if row else None
+        return reminder_from_row(row) if row else None
 
     async def awaiting(self, patient_id: int) -> Reminder | None:
         """The reminder whose typed answer (a value, a few words) the bot is waiting for."""
@@ -104,7 +105,7 @@ class ReminderRepository(SqliteRepository):
             _SELECT + "WHERE r.patient_id = ? AND r.awaiting IS NOT NULL ORDER BY r.id DESC LIMIT 1",
             (patient_id,),
         )
-        return _reminder(row) if row else None
+        return reminder_from_row(row) if row else None
 
     async def clear_awaiting(self, patient_id: int) -> None:
         await self.db.execute(
@@ -155,14 +156,14 @@ class ReminderRepository(SqliteRepository):
         rows = await self.db.fetchall(
             _SELECT + "WHERE r.action_id = ? ORDER BY r.due_at DESC LIMIT ?", (action_id, limit)
         )
-        return [_reminder(r) for r in rows]
+        return [reminder_from_row(r) for r in rows]
 
     async def of_patient(self, patient_id: int, since: datetime, until: datetime) -> list[Reminder]:
         rows = await self.db.fetchall(
             _SELECT + "WHERE r.patient_id = ? AND r.due_at >= ? AND r.due_at <= ? ORDER BY r.due_at",
             (patient_id, iso(since), iso(until)),
         )
-        return [_reminder(r) for r in rows]
+        return [reminder_from_row(r) for r in rows]
 
     async def cancel_pending_outbox(self, patient_id: int) -> None:
         """Nothing more goes to a patient who blocked the bot."""

@@ -43,6 +43,7 @@ from bot.storage.models import (
     SafetyCheck,
 )
 from bot.storage.ports import Answers, Consents, Conversations, Health, Inbox, Invites, Retention, WebStore
+from bot.storage.reminders import reminder_from_row
 
 if TYPE_CHECKING:
     from bot.storage.ports import UnitOfWork
@@ -580,25 +581,15 @@ class MemoryReminders(_Repository):
         action = self._t.actions.get(row["action_id"]) if row["action_id"] is not None else None
         goal = self._t.goals[row["goal_id"]]
         limits = action["limits_json"] if action else None
-        return Reminder(
-            row["id"],
-            row["patient_id"],
-            row["goal_id"],
-            row["action_id"],
-            row["kind"],
-            from_iso(row["due_at"]),
-            ReminderStatus(row["status"]),
-            row["later_count"],
-            json.loads(row["value_json"]) if row["value_json"] else None,
-            row["barrier"],
-            row["note"],
-            row["awaiting"],
-            action["what"] if action else "",
-            action["measurement"] if action else None,
-            goal["text"],
-            action["schedule_json"] if action else None,
-            json.loads(limits) if limits else None,
-        )
+        joined = {
+            **row,
+            "what": action["what"] if action else "",
+            "measurement": action["measurement"] if action else None,
+            "goal_text": goal["text"],
+            "schedule_json": action["schedule_json"] if action else None,
+            "limits_json": limits,
+        }
+        return reminder_from_row(joined)
 
     async def due_action(self, action_id: int) -> DueAction | None:
         a = self._t.actions.get(action_id)

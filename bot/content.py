@@ -64,7 +64,10 @@ class Catalog:
 
     def __init__(self, content_dir: Path = DEFAULT_CONTENT_DIR) -> None:
         self.content_dir = content_dir
-        self.messages: dict[str, Any] = _load_yaml(content_dir / "messages.yaml")
+        self.messages: dict[str, Any] = {}
+        # top-level message key -> the file it comes from (messages.yaml, messages/<part>.yaml)
+        self.message_files: dict[str, str] = {}
+        self._load_messages()
         self._flows: dict[str, dict[str, Any]] = {}
         self.dimensions: tuple[Dimension, ...] = tuple(
             Dimension(**d) for d in _load_yaml(content_dir / "dimensions.yaml")["dimensions"]
@@ -95,8 +98,34 @@ class Catalog:
         self._string_env = Environment(undefined=StrictUndefined, autoescape=False)
         self._compiled: dict[str, Template] = {}
 
+    def _load_messages(self) -> None:
+        """``messages.yaml`` plus every ``messages/*.yaml``: one part per feature, so features
+        do not all edit one file. A top-level key lives in one file only."""
+        folder = self.content_dir / "messages"
+        parts = [self.content_dir / "messages.yaml", *sorted(folder.glob("*.yaml"))]
+        for path in parts:
+            data = _load_yaml(path) or {}
+            if not isinstance(data, dict):
+                raise ContentError(f"{path}: expected a mapping of message keys")
+            name = path.relative_to(self.content_dir).as_posix()
+            for key, value in data.items():
+                if key in self.messages:
+                    raise ContentError(f"{name}: key {key!r} is also in {self.message_files[key]}")
+                self.messages[key] = value
+                self.message_files[key] = name
+
+    @property
+    def flow_names(self) -> tuple[str, ...]:
+        """Every conversation definition: the top-level ``*.yaml`` files that have ``steps``."""
+        names = []
+        for path in sorted(self.content_dir.glob("*.yaml")):
+            data = self.flow(path.stem) if path.stem in self._flows else _load_yaml(path)
+            if isinstance(data, dict) and isinstance(data.get("steps"), list):
+                names.append(path.stem)
+        return tuple(names)
+
     def flow(self, name: str) -> dict[str, Any]:
-        """A conversation definition, ``content/nl/<name>.yaml`` (intake, plan)."""
+        """A conversation definition, ``content/nl/<name>.yaml`` (see ``flow_names``)."""
         if name not in self._flows:
             self._flows[name] = _load_yaml(self.content_dir / f"{name}.yaml")
         return self._flows[name]

@@ -99,10 +99,10 @@ def patient_texts(catalog: Catalog) -> Iterator[Text]:
             for k, v in node.items():
                 yield from walk(v, f"{key}.{k}" if key else str(k))
         elif isinstance(node, str) and (key in PATIENT_WEB or not key.startswith(NOT_PATIENT)):
-            yield Text("messages.yaml", key, node)
+            yield Text(catalog.message_files.get(key.split(".")[0], "messages.yaml"), key, node)
 
     yield from walk(catalog.messages, "")
-    for flow in ("intake", "plan"):
+    for flow in catalog.flow_names:
         definition = catalog.flow(flow)
         for step in definition["steps"]:
             for sub in step.get("steps", [step]):

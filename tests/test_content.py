@@ -211,3 +211,36 @@ def test_env_example_and_readme_name_every_setting() -> None:
         assert variable in readme or variable.replace("SIMULATED_CLOCK", "") in readme, (
             f"{variable} not in README"
         )
+
+
+def test_message_parts_are_merged_linted_and_never_overlap(catalog: Catalog, tmp_path: Path) -> None:
+    """``messages/*.yaml`` adds keys next to ``messages.yaml``; the lint names the part's file and
+    a key in two files is refused at load."""
+    import shutil
+
+    copy = tmp_path / "nl"
+    shutil.copytree(catalog.content_dir, copy)
+    (copy / "messages").mkdir(exist_ok=True)
+    part = copy / "messages" / "zz_lint_part.yaml"
+    part.write_text('zz_part:\n  hello: "Uw anamnese is compleet."\n', encoding="utf-8")
+    merged = Catalog(copy)
+    assert merged.t("zz_part.hello") == "Uw anamnese is compleet."
+    assert merged.message_files["zz_part"] == "messages/zz_lint_part.yaml"
+    assert any(p.startswith("messages/zz_lint_part.yaml: zz_part.hello: rare word") for p in lint(merged).problems)
+    part.write_text('pause: "Nog een keer."\n', encoding="utf-8")
+    with pytest.raises(ContentError, match="also in messages.yaml"):
+        Catalog(copy)
+
+
+def test_every_flow_file_is_found_and_linted(catalog: Catalog, tmp_path: Path) -> None:
+    import shutil
+
+    assert {"intake", "plan"} <= set(catalog.flow_names)
+    copy = tmp_path / "nl"
+    shutil.copytree(catalog.content_dir, copy)
+    (copy / "zz_flow.yaml").write_text(
+        'steps:\n  - id: hi\n    type: text\n    prompt: "Uw anamnese is compleet."\n', encoding="utf-8"
+    )
+    other = Catalog(copy)
+    assert "zz_flow" in other.flow_names and "sociale_kaart" not in other.flow_names
+    assert any(p.startswith("zz_flow.yaml: hi.prompt: rare word") for p in lint(other).problems)

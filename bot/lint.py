@@ -42,6 +42,7 @@ NOT_PATIENT = (
     "safety.check_answers",
     "safety.route_names",
     "web.",
+    "poh_",  # a part file's POH-facing texts (content/nl/messages/<feature>.yaml: poh_<feature>)
 )
 # ... except what a patient reads on paper: the printed invite from the web app.
 PATIENT_WEB = (

@@ -222,6 +222,74 @@ async def cmd_invite_patient(args: argparse.Namespace, settings: Settings) -> in
     return await _with_app(settings, work)
 
 
+def _progress(done: int, total: int) -> None:
+    """A progress bar on stderr (stdout keeps the table of links)."""
+    width = 30
+    filled = width * done // total
+    end = "\n" if done == total else ""
+    print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+
+def _read_list(path: Path) -> str:
+    """A CSV as an HIS or spreadsheet writes it: UTF-8 (with or without BOM), else Windows-1252."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
+async def cmd_invite_patients(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.services.bulk_invites import BulkInvites, describe
+    from bot.web.bulk_invites import letters
+    from bot.web.server import qr_svg
+
+    try:
+        text = _read_list(Path(args.csv))
+    except OSError as exc:
+        print(f"error: cannot read {args.csv}: {exc.strerror}", file=sys.stderr)
+        return 2
+
+    async def work(app: App) -> int:
+        if await app.repo.practices.get(args.practice) is None:
+            print(f"error: no practice with id {args.practice}", file=sys.stderr)
+            return 1
+        bulk = BulkInvites(app.repo, app.invites, settings.zone)
+        result = await bulk.run(args.practice, text, default_clinician=args.clinician, progress=_progress)
+        if not result.ok:
+            print("error: nobody was invited; fix these lines and run it again:", file=sys.stderr)
+            for line in describe(result.problems, app.catalog.t):
+                print(f"  {line}", file=sys.stderr)
+            return 1
+        username = await _bot_username(settings)
+        made = letters(app, result, qr_svg, username)
+        print("line\tpatient\tconsult\tlink")
+        for item, letter in zip(result.invited, made, strict=True):
+            print(f"{item.row.line}\t{item.invite.patient_id}\t{item.invite.consult_id}\t{letter.link}")
+        for skipped in result.skipped:
+            print(f"{skipped.row.line}\t-\t{skipped.consult_id}\t(already planned: not invited again)")
+        if args.letters:
+            page = app.catalog.render_page("invite_letters_file.html.j2", letters=made)
+            _write(Path(args.letters), page)
+        if args.texts:
+            _write(Path(args.texts), "\n\n".join(f"{x.name}\n{x.sms}" for x in made) + "\n")
+        print(
+            f"{len(result.invited)} invited, {len(result.skipped)} already planned"
+            + (f"; letters in {args.letters}" if args.letters else "")
+            + (f"; SMS/e-mail texts in {args.texts}" if args.texts else ""),
+            file=sys.stderr,
+        )
+        if not username:
+            print("note: set BOT_USERNAME (or BOT_TOKEN) in .env to get complete links", file=sys.stderr)
+        return 0
+
+    return await _with_app(settings, work)
+
+
 async def cmd_invite_clinician(args: argparse.Namespace, settings: Settings) -> int:
     async def work(app: App) -> int:
         try:
@@ -616,6 +684,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--read-aloud", choices=["yes", "no", "ask"], default="ask", help="every message also as a voice note"
     )
     p.set_defaults(action=cmd_invite_patient)
+    p = isub.add_parser(
+        "patients",
+        help="invite a list of patients from a CSV (the HIS export): naam, datum, tijd",
+        description=(
+            "Invite every patient of a CSV list (comma or semicolon separated, a header row with at "
+            "least naam, datum (YYYY-MM-DD or DD-MM-YYYY) and tijd (HH:MM); optional behandelaar "
+            "(clinician id), eenvoudig and voorlezen (ja/nee)). The whole list is checked first: one "
+            "bad row invites nobody. Rows already planned (same name and moment) are skipped, so "
+            "running the same list twice invites nobody twice. Prints one link per patient."
+        ),
+    )
+    p.add_argument("--csv", required=True, help="the list, a CSV file")
+    p.add_argument("--practice", type=int, required=True, help="practice id")
+    p.add_argument("--clinician", type=int, help="clinician id for rows without behandelaar (default: all)")
+    p.add_argument("--letters", help="write a printable letter per patient (QR code, link) to this HTML file")
+    p.add_argument("--texts", help="write the SMS / e-mail text per patient to this text file")
+    p.set_defaults(action=cmd_invite_patients)
     p = isub.add_parser("clinician", help="invite a POH who then receives agendas in Telegram")
     p.add_argument("--practice", type=int, required=True, help="practice id")
     p.add_argument("--name", required=True, help='e.g. "Anna (POH)"')

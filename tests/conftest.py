@@ -30,6 +30,7 @@ SLOW_FILES: dict[str, tuple[str, ...]] = {
     "test_backup_e2e.py": ("e2e", "slow"),  # a backup while the real bot handles a reminder burst
     "test_deploy_tls.py": ("e2e", "slow"),  # the bot and the web app behind real nginx over TLS
     "test_browser.py": ("browser", "slow"),
+    "test_browser_bulk.py": ("browser", "slow"),  # invites in bulk: upload, a bad row, letters
     "test_safety_metamorphic.py": ("slow",),
     "test_voice.py": ("slow",),  # real espeak-ng and opusenc
     "test_wheel.py": ("slow",),  # builds the sdist and wheel, installs it in a fresh virtualenv

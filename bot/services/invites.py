@@ -64,8 +64,11 @@ class InviteService:
         patient_id: int | None = None,
         simple: bool | None = None,
         read_aloud: bool | None = None,
+        until_consult: bool = False,
     ) -> PatientInvite:
-        """``simple`` / ``read_aloud``: chosen by the POH; None lets the patient choose at the start."""
+        """``simple`` / ``read_aloud``: chosen by the POH; None lets the patient choose at the start.
+        ``until_consult``: the link works until the consult when that is later than the usual time
+        (a letter sent weeks ahead, as with invites in bulk)."""
         now = self.clock.now()
         if name is not None and len(name.strip()) > MAX_NAME:
             raise InviteError(f"a name is at most {MAX_NAME} characters")
@@ -96,6 +99,7 @@ class InviteService:
                 patient_id=patient_id,
                 consult_id=consult_id,
                 clinician_id=clinician_id,
+                until=consult_at if until_consult else None,
             )
         return PatientInvite(token, patient_id, consult_id, expires)
 
@@ -108,11 +112,13 @@ class InviteService:
             token, expires = await self._issue("clinician", practice_id, clinician_id=clinician_id)
         return ClinicianInvite(token, clinician_id, expires)
 
-    async def _issue(self, kind: str, practice_id: int, **ids: int | None) -> tuple[str, datetime]:
-        """A fresh token; only its hash is stored."""
+    async def _issue(
+        self, kind: str, practice_id: int, until: datetime | None = None, **ids: int | None
+    ) -> tuple[str, datetime]:
+        """A fresh token; only its hash is stored. It works for the usual time, or until ``until``."""
         now = self.clock.now()
         token = new_token()
-        expires = now + self.ttl
+        expires = max(now + self.ttl, until) if until else now + self.ttl
         await self.repo.invites.add(
             token_hash=hash_token(token),
             kind=kind,

@@ -39,6 +39,7 @@ from bot.services.social_map import SocialMap
 from bot.storage.models import Consult
 from bot.web import exports, health
 from bot.web.auth import ENROL_FOR, MIN_PASSWORD, Attempt, AuthError, Session, WebAuth
+from bot.web.bulk_invites import BulkInvitePages
 from bot.web.charts import Axis, spider_web, trend_line
 from bot.web.population import BANDS, K, population
 from scheduler.schedules import Schedule
@@ -967,6 +968,7 @@ class WebApp:
                 web.post("/retention/{consult}/erase", self.retention_erase),
                 web.get("/consult/{consult}/timeline", self.timeline),
                 web.get("/invite", self.invite_form),
+                *BulkInvitePages(self).routes(),
                 web.post("/invite", self.invite),
                 web.get("/favicon.ico", self.no_icon),
                 web.get(health.PATH, health.Healthz(self.app).get),  # no log-in, no patient data

@@ -226,9 +226,10 @@ def test_message_parts_are_merged_linted_and_never_overlap(catalog: Catalog, tmp
     merged = Catalog(copy)
     assert merged.t("zz_part.hello") == "Uw anamnese is compleet."
     assert merged.message_files["zz_part"] == "messages/zz_lint_part.yaml"
-    assert any(p.startswith("messages/zz_lint_part.yaml: zz_part.hello: rare word") for p in lint(merged).problems)
+    problems = lint(merged).problems
+    assert any(p.startswith("messages/zz_lint_part.yaml: zz_part.hello: rare word") for p in problems)
     part.write_text('pause: "Nog een keer."\n', encoding="utf-8")
-    with pytest.raises(ContentError, match="also in messages.yaml"):
+    with pytest.raises(ContentError, match=r"also in messages\.yaml"):
         Catalog(copy)
 
 
